@@ -1,0 +1,21 @@
+# Every module of the workspace (go.work), vetted and tested with -race.
+# `go test ./...` at the root does not enter nested modules, hence the loop.
+MODULES := $(shell go list -m -f '{{.Dir}}')
+TIMEOUT ?= 15m
+
+.PHONY: test vet quickstart bench
+
+test: vet
+	@set -e; for m in $(MODULES); do \
+		echo "== go test -race $$m"; \
+		(cd $$m && go test -race -count=1 -timeout $(TIMEOUT) ./...); \
+	done
+
+vet:
+	@set -e; for m in $(MODULES); do \
+		echo "== go vet $$m"; \
+		(cd $$m && go vet ./...); \
+	done
+
+quickstart:
+	go run ./examples/quickstart

@@ -1,0 +1,209 @@
+// Package memory is the in-process broker: the embedded default for programs
+// that need no infrastructure, and the test double for applications' unit
+// tests.
+//
+// It honours the semantics of the network brokers: queues are named and
+// shared by every broker opened with that name in the process (competing
+// consumers), messages are delivered in order, a delivery holds a lease and
+// is redelivered with a higher attempt count when it is failed or its lease
+// runs out, and after the kernel's maximum attempts it moves to the queue's
+// dead-letter queue. Queues live as long as the process, not the broker, so
+// a consumer that closes and reopens finds what it left. Nothing survives
+// the process.
+//
+// Importing the package registers the URL scheme mem, so
+// swarm.Open("mem://orders") opens the queue "orders".
+package memory
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// Option configures a memory broker.
+type Option func(*config)
+
+type config struct {
+	kernel     []swarm.Option
+	capacity   int
+	maxPayload int
+	deadLetter string
+}
+
+// WithKernel sets the kernel options (policy, capacities, retries, ...).
+func WithKernel(opts ...swarm.Option) Option {
+	return func(c *config) { c.kernel = append(c.kernel, opts...) }
+}
+
+// WithQueueCapacity bounds the messages a queue holds (ready, delayed and in
+// flight; default 1<<20). Emitters wait while it is full. It takes effect
+// when the queue is first opened in the process.
+func WithQueueCapacity(n int) Option {
+	return func(c *config) { c.capacity = n }
+}
+
+// WithMaxPayload sets the largest payload accepted (default 1 MiB); larger
+// messages go to the emitter's dead-letter channel with swarm.ErrTooLarge.
+func WithMaxPayload(n int) Option {
+	return func(c *config) { c.maxPayload = n }
+}
+
+// WithDeadLetterQueue names the queue that receives dead letters (default:
+// the queue's name with ".dlq" appended). Open a broker on it to read them.
+func WithDeadLetterQueue(name string) Option {
+	return func(c *config) { c.deadLetter = name }
+}
+
+// Broker is a connection to a named in-process queue. It is safe for
+// concurrent use.
+type Broker struct {
+	k *kernel.Kernel
+}
+
+// New opens the in-process queue name, creating it on first use. It fails
+// with swarm.ErrConfig when an option is invalid.
+func New(name string, opts ...Option) (*Broker, error) {
+	c := config{capacity: 1 << 20, maxPayload: 1 << 20}
+	for _, opt := range opts {
+		opt(&c)
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: memory: queue name is empty", swarm.ErrConfig)
+	}
+	if c.capacity < 1 || c.maxPayload < 1 {
+		return nil, fmt.Errorf("%w: memory: queue capacity %d and max payload %d must be positive",
+			swarm.ErrConfig, c.capacity, c.maxPayload)
+	}
+	if c.deadLetter == "" {
+		c.deadLetter = name + ".dlq"
+	}
+	if c.deadLetter == name {
+		return nil, fmt.Errorf("%w: memory: dead-letter queue %q is the queue itself", swarm.ErrConfig, name)
+	}
+	cfg, err := kernel.NewConfig(c.kernel...)
+	if err != nil {
+		return nil, fmt.Errorf("memory: %w", err)
+	}
+	d := &driver{
+		q:          open(name, c.capacity),
+		dlq:        open(c.deadLetter, c.capacity),
+		lease:      cfg.TimeToFlight,
+		maxPayload: c.maxPayload,
+	}
+	return &Broker{k: kernel.New(cfg, "mem://"+name, d)}, nil
+}
+
+// Close flushes, releases unsettled deliveries to the queue at once and
+// closes the broker's channels. The queue and its messages stay.
+func (b *Broker) Close() error { return b.k.Close() }
+
+// Kernel returns the kernel running the broker's channels.
+func (b *Broker) Kernel() *kernel.Kernel { return b.k }
+
+func init() {
+	swarm.Register("mem", func(u *url.URL, opts ...swarm.Option) (swarm.Broker, error) {
+		name := u.Host + strings.TrimPrefix(u.Path, "/")
+		if u.Host != "" && u.Path != "" {
+			name = u.Host + u.Path
+		}
+		return New(name, WithKernel(opts...))
+	})
+}
+
+// driver is the kernel's port onto a queue.
+type driver struct {
+	q, dlq     *queue
+	lease      time.Duration
+	maxPayload int
+}
+
+func (d *driver) Capabilities() kernel.Capabilities {
+	return kernel.Capabilities{
+		Ordered:        true,
+		Redelivery:     true,
+		Delay:          true,
+		ConsumerGroups: true,
+		LongPoll:       true,
+		MaxBatch:       256,
+		MaxPayload:     d.maxPayload,
+		Lease:          d.lease,
+	}
+}
+
+func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	n, err := d.q.put(ctx, batch)
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, len(batch))
+	for i := n; i < len(batch); i++ {
+		errs[i] = fmt.Errorf("memory %s is full: %w", d.q.name, err)
+	}
+	return errs
+}
+
+// receiveWait is how long Receive waits for a first message; the kernel
+// calls again at once, so it only bounds how stale a stop can be.
+const receiveWait = 250 * time.Millisecond
+
+func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error) {
+	return d.q.take(ctx, max, d.lease, receiveWait), nil
+}
+
+func (d *driver) Ack(_ context.Context, handles []any) error {
+	d.q.settle(handles, func(*item) {})
+	return nil
+}
+
+func (d *driver) Nack(_ context.Context, handles []any, delay time.Duration) error {
+	var now []*item
+	due := time.Now().Add(delay)
+	d.q.settle(handles, func(it *item) {
+		if delay <= 0 {
+			now = append(now, it)
+			return
+		}
+		it.due = due
+		heap.Push(&d.q.delayed, it)
+	})
+	if len(now) > 0 {
+		d.q.mu.Lock()
+		d.q.front(now)
+		d.q.mu.Unlock()
+	}
+	if delay > 0 {
+		d.q.mu.Lock()
+		d.q.signal(&d.q.wake) // a waiting receiver recomputes its timer
+		d.q.mu.Unlock()
+	}
+	return nil
+}
+
+func (d *driver) Extend(_ context.Context, handles []any, lease time.Duration) error {
+	deadline := time.Now().Add(lease)
+	d.q.mu.Lock()
+	defer d.q.mu.Unlock()
+	for _, h := range handles {
+		if dv, ok := h.(*delivery); ok && dv.it.token == dv.token {
+			dv.it.deadline = deadline
+		}
+	}
+	return nil
+}
+
+func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
+	var envs []kernel.Envelope
+	d.q.settle(handles, func(it *item) { envs = append(envs, it.env) })
+	if len(envs) == 0 {
+		return nil
+	}
+	_, err := d.dlq.put(ctx, envs)
+	return err
+}

@@ -1,0 +1,244 @@
+package memory
+
+import (
+	"container/heap"
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// queue is one named in-process queue. Every broker opened with its name
+// shares it, as the clients of one server queue do; it outlives them, so
+// messages survive a consumer's Close and reopen, as on a server.
+type queue struct {
+	name     string
+	capacity int
+
+	mu       sync.Mutex
+	ready    []*item // FIFO; redeliveries go to the front
+	head     int
+	inflight map[*item]struct{}
+	delayed  delayHeap
+	expiry   time.Time     // no lease expires before this
+	wake     chan struct{} // closed when messages become ready
+	space    chan struct{} // closed when room is made
+	seq      uint64
+}
+
+type item struct {
+	env      kernel.Envelope
+	token    uint64 // current delivery; 0 when not in flight
+	deadline time.Time
+	due      time.Time
+	index    int // in delayed
+}
+
+// delivery is the handle of one delivery of an item.
+type delivery struct {
+	it    *item
+	token uint64
+}
+
+var (
+	registry   sync.Mutex
+	namedQueue = map[string]*queue{}
+)
+
+// open returns the queue of name, creating it with capacity if it is new.
+func open(name string, capacity int) *queue {
+	registry.Lock()
+	defer registry.Unlock()
+	q, ok := namedQueue[name]
+	if !ok {
+		q = &queue{
+			name:     name,
+			capacity: capacity,
+			inflight: map[*item]struct{}{},
+			wake:     make(chan struct{}),
+			space:    make(chan struct{}),
+		}
+		namedQueue[name] = q
+	}
+	return q
+}
+
+func (q *queue) size() int {
+	return len(q.ready) - q.head + len(q.inflight) + len(q.delayed)
+}
+
+func (q *queue) signal(ch *chan struct{}) {
+	close(*ch)
+	*ch = make(chan struct{})
+}
+
+// put appends envelopes, waiting while the queue is full. It returns how
+// many it stored before ctx ended.
+func (q *queue) put(ctx context.Context, batch []kernel.Envelope) (int, error) {
+	stored := 0
+	for stored < len(batch) {
+		q.mu.Lock()
+		for stored < len(batch) && q.size() < q.capacity {
+			env := batch[stored]
+			env.Payload = append([]byte(nil), env.Payload...) // the broker owns its copy
+			env.Attrs = maps.Clone(env.Attrs)
+			env.Handle, env.Attempt = nil, 0
+			q.ready = append(q.ready, &item{env: env, index: -1})
+			stored++
+		}
+		q.signal(&q.wake)
+		space := q.space
+		q.mu.Unlock()
+		if stored == len(batch) {
+			break
+		}
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return stored, ctx.Err()
+		}
+	}
+	return stored, nil
+}
+
+// take returns up to max deliveries, waiting up to wait for the first.
+func (q *queue) take(ctx context.Context, max int, lease, wait time.Duration) []kernel.Envelope {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		q.mu.Lock()
+		now := time.Now()
+		q.promote(now)
+		if n := min(max, len(q.ready)-q.head); n > 0 {
+			envs := make([]kernel.Envelope, n)
+			ds := make([]delivery, n)
+			deadline := now.Add(lease)
+			for i := range n {
+				it := q.ready[q.head+i]
+				q.ready[q.head+i] = nil
+				q.seq++
+				it.token, it.deadline = q.seq, deadline
+				it.env.Attempt++
+				q.inflight[it] = struct{}{}
+				ds[i] = delivery{it, q.seq}
+				envs[i] = it.env
+				envs[i].Handle = &ds[i]
+			}
+			q.head += n
+			if q.head == len(q.ready) {
+				q.ready, q.head = q.ready[:0], 0
+			}
+			if q.expiry.IsZero() || deadline.Before(q.expiry) {
+				q.expiry = deadline
+			}
+			q.mu.Unlock()
+			return envs
+		}
+		next := q.nextEvent(now)
+		wake := q.wake
+		q.mu.Unlock()
+
+		var soon <-chan time.Time
+		if next > 0 {
+			t := time.NewTimer(next)
+			defer t.Stop()
+			soon = t.C
+		}
+		select {
+		case <-wake:
+		case <-soon:
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// promote makes ready what is due: delayed messages whose delay passed, and
+// deliveries whose lease expired (redelivered with a higher attempt).
+func (q *queue) promote(now time.Time) {
+	var back []*item
+	for len(q.delayed) > 0 && !q.delayed[0].due.After(now) {
+		back = append(back, heap.Pop(&q.delayed).(*item))
+	}
+	if !q.expiry.IsZero() && !q.expiry.After(now) {
+		q.expiry = time.Time{}
+		for it := range q.inflight {
+			if !it.deadline.After(now) {
+				delete(q.inflight, it)
+				it.token = 0
+				back = append(back, it)
+			} else if q.expiry.IsZero() || it.deadline.Before(q.expiry) {
+				q.expiry = it.deadline
+			}
+		}
+	}
+	q.front(back)
+}
+
+// front puts items back at the head of the ready list, in their order.
+func (q *queue) front(its []*item) {
+	if len(its) == 0 {
+		return
+	}
+	rest := q.ready[q.head:]
+	ready := make([]*item, 0, len(its)+len(rest))
+	ready = append(append(ready, its...), rest...)
+	q.ready, q.head = ready, 0
+	q.signal(&q.wake)
+}
+
+// nextEvent is the wait until a delayed message is due or a lease expires
+// (0 when there is none).
+func (q *queue) nextEvent(now time.Time) time.Duration {
+	var next time.Time
+	if len(q.delayed) > 0 {
+		next = q.delayed[0].due
+	}
+	if !q.expiry.IsZero() && (next.IsZero() || q.expiry.Before(next)) {
+		next = q.expiry
+	}
+	if next.IsZero() {
+		return 0
+	}
+	return max(next.Sub(now), time.Millisecond)
+}
+
+// settle applies f to each current delivery among handles, under the lock;
+// stale handles (already settled or expired and redelivered) are skipped.
+func (q *queue) settle(handles []any, f func(*item)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	freed := false
+	for _, h := range handles {
+		d, ok := h.(*delivery)
+		if !ok || d.it.token != d.token {
+			continue
+		}
+		delete(q.inflight, d.it)
+		d.it.token = 0
+		f(d.it)
+		freed = true
+	}
+	if freed {
+		q.signal(&q.space)
+	}
+}
+
+type delayHeap []*item
+
+func (h delayHeap) Len() int           { return len(h) }
+func (h delayHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *delayHeap) Push(x any)        { it := x.(*item); it.index = len(*h); *h = append(*h, it) }
+func (h *delayHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	it.index = -1
+	return it
+}

@@ -1,0 +1,3 @@
+module github.com/swarm-go/swarm
+
+go 1.24

@@ -1,0 +1,207 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Emitter is the kernel's side of one emit channel or synchronous writer:
+// it publishes batches of one category in order, with retries.
+type Emitter struct {
+	k        *Kernel
+	category string
+	loop     bool
+}
+
+// Emitter registers an emitter of category for the Go type named typ. With
+// loop set, the caller runs a goroutine that Close waits for: it must call
+// Done once it has flushed after Closing. It fails when the broker cannot
+// send, is closed, or category belongs to another type.
+func (k *Kernel) Emitter(category, typ string, loop bool) (*Emitter, error) {
+	if k.tx == nil {
+		return nil, fmt.Errorf("swarm: %s cannot emit: its driver is not a Sender", k.queue)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.claim(category, typ); err != nil {
+		return nil, err
+	}
+	if loop {
+		k.emitters.Add(1)
+	}
+	return &Emitter{k: k, category: category, loop: loop}, nil
+}
+
+// Category is the category this emitter sends.
+func (e *Emitter) Category() string { return e.category }
+
+// Kernel is the kernel the emitter belongs to.
+func (e *Emitter) Kernel() *Kernel { return e.k }
+
+// Done tells Close that the emit goroutine has flushed.
+func (e *Emitter) Done() {
+	if e.loop {
+		e.loop = false
+		e.k.emitters.Done()
+	}
+}
+
+// Envelope returns an envelope of the emitter's category with a new id.
+func (e *Emitter) Envelope(payload []byte) Envelope {
+	return Envelope{Category: e.category, ID: e.k.NewID(), Payload: payload}
+}
+
+// Send publishes batch in order, split by the driver's batch limits, and
+// retries failed envelopes by the Retry backoff until they are accepted, their
+// error is permanent, their attempts run out or ctx is done. It returns nil
+// when all were accepted, or one error per envelope (nil where accepted); each
+// failure is also reported on the error side channel.
+func (e *Emitter) Send(ctx context.Context, batch []Envelope) []error {
+	k := e.k
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(batch))
+		}
+		errs[i] = err
+		k.Report(&Error{Op: "emit", Category: batch[i].Category, ID: batch[i].ID, Err: err})
+	}
+
+	// Split into chunks that fit the driver's limits; each chunk keeps the
+	// positions of its envelopes in batch.
+	var chunks [][]int
+	var cur []int
+	size := 0
+	for i := range batch {
+		n := len(batch[i].Payload)
+		if k.caps.MaxPayload > 0 && n > k.caps.MaxPayload {
+			fail(i, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, k.caps.MaxPayload))
+			continue
+		}
+		if len(cur) == k.caps.MaxBatch || (k.caps.MaxBatchBytes > 0 && len(cur) > 0 && size+n > k.caps.MaxBatchBytes) {
+			chunks, cur, size = append(chunks, cur), nil, 0
+		}
+		cur = append(cur, i)
+		size += n
+	}
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+
+	send := func(idx []int) []error {
+		chunk := make([]Envelope, len(idx))
+		for j, i := range idx {
+			chunk[j] = batch[i]
+		}
+		return e.sendChunk(ctx, chunk)
+	}
+	results := make([][]error, len(chunks))
+	if par := k.caps.SendConcurrency; par > 1 && !k.caps.Ordered && len(chunks) > 1 {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, par)
+		for c, idx := range chunks {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				results[c] = send(idx)
+			}()
+		}
+		wg.Wait()
+	} else {
+		for c, idx := range chunks {
+			results[c] = send(idx)
+		}
+	}
+	for c, errs := range results {
+		for pos, err := range errs {
+			if err != nil {
+				fail(chunks[c][pos], err)
+			}
+		}
+	}
+	return errs
+}
+
+// sendChunk sends one chunk that fits the driver's limits, retrying the
+// failed positions. It returns the final error per position, or nil.
+func (e *Emitter) sendChunk(ctx context.Context, chunk []Envelope) []error {
+	k := e.k
+	pending := chunk
+	where := []int(nil) // position in chunk of pending[i]; nil while pending == chunk
+	var final []error
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return fillPending(final, len(chunk), where, len(pending), err)
+		}
+		errs := k.tx.Send(ctx, pending)
+		if errs == nil {
+			return final
+		}
+		if len(errs) != len(pending) {
+			err := fmt.Errorf("driver returned %d results for %d envelopes", len(errs), len(pending))
+			return fillPending(final, len(chunk), where, len(pending), err)
+		}
+		var retryAt []int
+		var retry []Envelope
+		for i, err := range errs {
+			if err == nil {
+				continue
+			}
+			pos := i
+			if where != nil {
+				pos = where[i]
+			}
+			if IsPermanent(err) || attempt >= k.cfg.Retry.Attempts() {
+				if final == nil {
+					final = make([]error, len(chunk))
+				}
+				if !IsPermanent(err) {
+					err = fmt.Errorf("after %d attempts: %w", attempt, err)
+				}
+				final[pos] = err
+				continue
+			}
+			retryAt = append(retryAt, pos)
+			retry = append(retry, pending[i])
+		}
+		if len(retry) == 0 {
+			return final
+		}
+		pending, where = retry, retryAt
+		if !sleep(ctx, k.cfg.Retry.Delay(attempt)) {
+			return fillPending(final, len(chunk), where, len(pending), ctx.Err())
+		}
+	}
+}
+
+func fillPending(final []error, n int, where []int, pending int, err error) []error {
+	if final == nil {
+		final = make([]error, n)
+	}
+	for i := range pending {
+		pos := i
+		if where != nil {
+			pos = where[i]
+		}
+		final[pos] = err
+	}
+	return final
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,227 @@
+package kernel
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// batch is one Receive's deliveries. Each is settled once, by whichever
+// comes first: the application's ack or fail, a decode or routing failure,
+// at-most-once receipt, or release at Close.
+type batch struct {
+	k       *Kernel
+	envs    []Envelope
+	settled []atomic.Bool
+	pending atomic.Int32
+	leased  atomic.Int64 // unix nanos when the lease was last started
+}
+
+// Digest identifies one delivery to the kernel that received it. Its zero
+// value is no delivery.
+type Digest struct {
+	b *batch
+	i int
+}
+
+// Envelope returns the delivery's envelope, or nil for the zero Digest.
+func (d Digest) Envelope() *Envelope {
+	if d.b == nil {
+		return nil
+	}
+	return &d.b.envs[d.i]
+}
+
+// claim marks the delivery settled and reports whether this call did it.
+func (d Digest) claim() bool {
+	if !d.b.settled[d.i].CompareAndSwap(false, true) {
+		return false
+	}
+	if d.b.pending.Add(-1) == 0 {
+		d.b.k.flight.forget(d.b)
+	}
+	return true
+}
+
+// flight bounds the deliveries in flight, keeps the batches that still hold
+// unsettled deliveries, and extends their leases.
+type flight struct {
+	limit int
+
+	mu    sync.Mutex
+	count int
+	wake  chan struct{} // signalled when count drops
+	live  map[*batch]struct{}
+
+	stopExtend context.CancelFunc
+	extendDone sync.WaitGroup
+	stopped    atomic.Bool
+}
+
+func (f *flight) init(limit int) {
+	f.limit = limit
+	f.wake = make(chan struct{}, 1)
+	f.live = map[*batch]struct{}{}
+}
+
+// acquire reserves up to n slots, waiting while none is free. It returns 0
+// when ctx is done.
+func (f *flight) acquire(ctx context.Context, n int) int {
+	for {
+		f.mu.Lock()
+		free := f.limit - f.count
+		if free > 0 {
+			n = min(n, free)
+			f.count += n
+			f.mu.Unlock()
+			return n
+		}
+		f.mu.Unlock()
+		select {
+		case <-f.wake:
+		case <-ctx.Done():
+			return 0
+		}
+	}
+}
+
+// done returns n slots.
+func (f *flight) done(n int) {
+	if n <= 0 {
+		return
+	}
+	f.mu.Lock()
+	f.count -= n
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *flight) track(b *batch) {
+	b.leased.Store(time.Now().UnixNano())
+	f.mu.Lock()
+	f.live[b] = struct{}{}
+	f.mu.Unlock()
+}
+
+func (f *flight) forget(b *batch) {
+	f.mu.Lock()
+	delete(f.live, b)
+	f.mu.Unlock()
+}
+
+// unsettled claims every delivery still unsettled and returns their handles.
+func (f *flight) unsettled() []any {
+	f.mu.Lock()
+	bs := make([]*batch, 0, len(f.live))
+	for b := range f.live {
+		bs = append(bs, b)
+	}
+	f.mu.Unlock()
+	var handles []any
+	for _, b := range bs {
+		for i := range b.envs {
+			if (Digest{b, i}).claim() {
+				handles = append(handles, b.envs[i].Handle)
+			}
+		}
+	}
+	return handles
+}
+
+// startExtending extends, every lease/3, the lease of deliveries older than
+// lease/3 that are still unsettled, so a slow handler keeps its message.
+func (k *Kernel) startExtending() {
+	lease := k.caps.Lease
+	if k.ext == nil || lease <= 0 || k.cfg.Policy == AtMostOnce {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &k.flight
+	f.stopExtend = cancel
+	f.extendDone.Add(1)
+	go func() {
+		defer f.extendDone.Done()
+		tick := time.NewTicker(lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				k.extend(ctx, now, lease)
+			}
+		}
+	}()
+}
+
+func (k *Kernel) extend(ctx context.Context, now time.Time, lease time.Duration) {
+	f := &k.flight
+	due := now.Add(-lease / 3).UnixNano()
+	f.mu.Lock()
+	var old []*batch
+	for b := range f.live {
+		if b.leased.Load() <= due {
+			old = append(old, b)
+		}
+	}
+	f.mu.Unlock()
+	var handles []any
+	for _, b := range old {
+		b.leased.Store(now.UnixNano())
+		for i := range b.envs {
+			if !b.settled[i].Load() {
+				handles = append(handles, b.envs[i].Handle)
+			}
+		}
+	}
+	if len(handles) == 0 {
+		return
+	}
+	err := k.chunked(handles, func(hs []any) error { return k.ext.Extend(ctx, hs, lease) })
+	if err != nil && ctx.Err() == nil {
+		k.Report(&Error{Op: "extend", Err: err})
+	}
+}
+
+func (f *flight) stop() {
+	if f.stopped.Swap(true) {
+		return
+	}
+	if f.stopExtend != nil {
+		f.stopExtend()
+		f.extendDone.Wait()
+	}
+}
+
+// release hands every unsettled delivery back to the broker at once, so
+// another consumer gets it without waiting for its lease to run out.
+func (k *Kernel) release() {
+	handles := k.flight.unsettled()
+	if len(handles) == 0 || k.rx == nil {
+		return
+	}
+	k.flight.done(len(handles))
+	ctx, cancel := settleCtx()
+	defer cancel()
+	if err := k.chunked(handles, func(hs []any) error { return k.rx.Nack(ctx, hs, 0) }); err != nil {
+		k.Report(&Error{Op: "release", Err: err})
+	}
+}
+
+// chunked calls f on handles in slices of at most MaxBatch, the bound the
+// driver port promises, and returns the first error.
+func (k *Kernel) chunked(handles []any, f func([]any) error) error {
+	var first error
+	for len(handles) > 0 {
+		n := min(len(handles), k.caps.MaxBatch)
+		if err := f(handles[:n]); err != nil && first == nil {
+			first = err
+		}
+		handles = handles[n:]
+	}
+	return first
+}
