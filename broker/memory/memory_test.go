@@ -1,0 +1,22 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/memory"
+	"github.com/swarm-go/swarm/swarmtest"
+)
+
+func open(_ testing.TB, queue string, opts ...swarm.Option) (swarm.Broker, error) {
+	return memory.New(queue, memory.WithKernel(opts...), memory.WithMaxPayload(64<<10))
+}
+
+func TestConformance(t *testing.T) {
+	swarmtest.Run(t, swarmtest.Config{
+		Open: open,
+		OpenDeadLetters: func(t testing.TB, queue string, opts ...swarm.Option) (swarm.Broker, error) {
+			return open(t, queue+".dlq", opts...)
+		},
+	})
+}
