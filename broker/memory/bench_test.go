@@ -1,0 +1,95 @@
+package memory_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/memory"
+	"github.com/swarm-go/swarm/emit"
+	"github.com/swarm-go/swarm/listen"
+)
+
+// order is a small JSON struct (about 100 bytes encoded).
+type order struct {
+	ID       string    `json:"id"`
+	Customer string    `json:"customer"`
+	Amount   float64   `json:"amount"`
+	Items    int       `json:"items"`
+	Created  time.Time `json:"created"`
+}
+
+func sample(i int) order {
+	return order{ID: fmt.Sprintf("order-%08d", i), Customer: "customer-42", Amount: 99.5, Items: 3,
+		Created: time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)}
+}
+
+// BenchmarkEmitListenAck measures emit -> listen -> ack of a small JSON struct
+// through the memory broker: the library's whole path.
+func BenchmarkEmitListenAck(b *testing.B) {
+	q, err := memory.New(fmt.Sprintf("bench-%d", b.N))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	enq, _ := emit.Typed[order](q)
+	deq, ack := listen.Typed[order](q)
+	v := sample(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for range b.N {
+			enq <- v
+		}
+	}()
+	for range b.N {
+		msg := <-deq
+		ack <- msg
+	}
+	b.StopTimer()
+	report(b)
+}
+
+// BenchmarkBaselineChannels does the same work with bare channels and
+// encoding/json: encode, hand over, decode, acknowledge.
+func BenchmarkBaselineChannels(b *testing.B) {
+	wire := make(chan []byte, 256)
+	acks := make(chan order, 256)
+	done := make(chan struct{})
+	go func() { // the "broker" side settles acks
+		for range b.N {
+			<-acks
+		}
+		close(done)
+	}()
+	v := sample(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for range b.N {
+			p, err := json.Marshal(v)
+			if err != nil {
+				panic(err)
+			}
+			wire <- p
+		}
+	}()
+	for range b.N {
+		var o order
+		if err := json.Unmarshal(<-wire, &o); err != nil {
+			b.Fatal(err)
+		}
+		acks <- o
+	}
+	<-done
+	b.StopTimer()
+	report(b)
+}
+
+func report(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+var _ swarm.Broker = (*memory.Broker)(nil)

@@ -1,0 +1,82 @@
+package emit_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/emit"
+	"github.com/swarm-go/swarm/internal/fake"
+	"github.com/swarm-go/swarm/kernel"
+)
+
+type Order struct{ ID int }
+
+var errDown = errors.New("broker down")
+
+// A send that exhausts its retries lands on the channel's dead-letter
+// channel as the value sent, with the error reported; the values around it
+// are sent in order.
+func TestDeadLetterAfterRetries(t *testing.T) {
+	d := &fake.Driver{Caps: kernel.Capabilities{MaxBatch: 1, Ordered: true}, Fail: func(env kernel.Envelope, _ int) error {
+		if string(env.Payload) == `{"ID":2}` {
+			return errDown
+		}
+		return nil
+	}}
+	errs := make(chan error, 10)
+	cfg, err := kernel.NewConfig(swarm.WithRetry(swarm.ConstantBackoff(time.Millisecond, 2)), swarm.WithStdErr(errs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernel.New(cfg, "fake://q", d)
+	enq, dlq := emit.Typed[Order](k)
+	for i := 1; i <= 3; i++ {
+		enq <- Order{ID: i}
+	}
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var dead []Order
+	for v := range dlq {
+		dead = append(dead, v)
+	}
+	if len(dead) != 1 || dead[0].ID != 2 {
+		t.Fatalf("dead letters = %v, want [{2}]", dead)
+	}
+	if err := <-errs; !errors.Is(err, errDown) {
+		t.Errorf("reported %v, want the send error", err)
+	}
+	var order []string
+	for _, b := range d.Sends() {
+		order = append(order, string(b[0].Payload))
+	}
+	if want := `{"ID":1} {"ID":2} {"ID":2} {"ID":3}`; strings.Join(order, " ") != want {
+		t.Errorf("sends %s, want %s", strings.Join(order, " "), want)
+	}
+	close(enq)
+}
+
+// A value that does not encode never reaches the broker: it is dead-lettered
+// with ErrEncode.
+func TestEncodeFailure(t *testing.T) {
+	d := &fake.Driver{Caps: kernel.Capabilities{MaxBatch: 10}}
+	errs := make(chan error, 10)
+	cfg, _ := kernel.NewConfig(swarm.WithStdErr(errs))
+	k := kernel.New(cfg, "fake://q", d)
+	enq, dlq := emit.Typed[chan int](k, swarm.Category("chans"))
+	enq <- make(chan int)
+	if err := <-errs; !errors.Is(err, swarm.ErrEncode) {
+		t.Fatalf("reported %v, want ErrEncode", err)
+	}
+	k.Close()
+	if _, ok := <-dlq; !ok {
+		t.Fatal("the unencodable value was not dead-lettered")
+	}
+	if len(d.Sends()) != 0 {
+		t.Fatal("an unencodable value was sent")
+	}
+	close(enq)
+}
