@@ -74,7 +74,11 @@ func (f *flight) acquire(ctx context.Context, n int) int {
 		if free > 0 {
 			n = min(n, free)
 			f.count += n
+			more := f.count < f.limit
 			f.mu.Unlock()
+			if more {
+				f.signal() // another receive loop may take the rest
+			}
 			return n
 		}
 		f.mu.Unlock()
@@ -94,6 +98,10 @@ func (f *flight) done(n int) {
 	f.mu.Lock()
 	f.count -= n
 	f.mu.Unlock()
+	f.signal()
+}
+
+func (f *flight) signal() {
 	select {
 	case f.wake <- struct{}{}:
 	default:

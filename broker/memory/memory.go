@@ -16,7 +16,6 @@
 package memory
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"net/url"
@@ -158,31 +157,12 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 }
 
 func (d *driver) Ack(_ context.Context, handles []any) error {
-	d.q.settle(handles, func(*item) {})
+	d.q.settle(handles, func(*item) {}, nil)
 	return nil
 }
 
 func (d *driver) Nack(_ context.Context, handles []any, delay time.Duration) error {
-	var now []*item
-	due := time.Now().Add(delay)
-	d.q.settle(handles, func(it *item) {
-		if delay <= 0 {
-			now = append(now, it)
-			return
-		}
-		it.due = due
-		heap.Push(&d.q.delayed, it)
-	})
-	if len(now) > 0 {
-		d.q.mu.Lock()
-		d.q.front(now)
-		d.q.mu.Unlock()
-	}
-	if delay > 0 {
-		d.q.mu.Lock()
-		d.q.signal(&d.q.wake) // a waiting receiver recomputes its timer
-		d.q.mu.Unlock()
-	}
+	d.q.release(handles, delay)
 	return nil
 }
 
@@ -200,7 +180,7 @@ func (d *driver) Extend(_ context.Context, handles []any, lease time.Duration) e
 
 func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 	var envs []kernel.Envelope
-	d.q.settle(handles, func(it *item) { envs = append(envs, it.env) })
+	d.q.settle(handles, func(it *item) { envs = append(envs, it.env) }, nil)
 	if len(envs) == 0 {
 		return nil
 	}

@@ -25,6 +25,7 @@ type queue struct {
 	expiry   time.Time     // no lease expires before this
 	wake     chan struct{} // closed when messages become ready
 	space    chan struct{} // closed when room is made
+	waiting  bool          // someone waits on wake or space
 	seq      uint64
 }
 
@@ -69,27 +70,50 @@ func (q *queue) size() int {
 	return len(q.ready) - q.head + len(q.inflight) + len(q.delayed)
 }
 
-func (q *queue) signal(ch *chan struct{}) {
-	close(*ch)
-	*ch = make(chan struct{})
+// signal wakes receivers and senders waiting on the queue. Channels are only replaced when someone
+// took one to wait on, so a busy queue allocates nothing here.
+func (q *queue) signal() {
+	if !q.waiting {
+		return
+	}
+	close(q.wake)
+	close(q.space)
+	q.wake, q.space = make(chan struct{}), make(chan struct{})
+	q.waiting = false
 }
 
 // put appends envelopes, waiting while the queue is full. It returns how
 // many it stored before ctx ended.
 func (q *queue) put(ctx context.Context, batch []kernel.Envelope) (int, error) {
+	// The broker owns copies of the payloads, as a server would; one slab
+	// of items and one of bytes per batch keep the allocations per batch,
+	// not per message.
+	items := make([]item, len(batch))
+	size := 0
+	for i := range batch {
+		size += len(batch[i].Payload)
+	}
+	bytes := make([]byte, 0, size)
 	stored := 0
 	for stored < len(batch) {
 		q.mu.Lock()
 		for stored < len(batch) && q.size() < q.capacity {
 			env := batch[stored]
-			env.Payload = append([]byte(nil), env.Payload...) // the broker owns its copy
+			start := len(bytes)
+			bytes = append(bytes, env.Payload...)
+			env.Payload = bytes[start:len(bytes):len(bytes)]
 			env.Attrs = maps.Clone(env.Attrs)
 			env.Handle, env.Attempt = nil, 0
-			q.ready = append(q.ready, &item{env: env, index: -1})
+			it := &items[stored]
+			it.env, it.index = env, -1
+			q.ready = append(q.ready, it)
 			stored++
 		}
-		q.signal(&q.wake)
+		q.signal()
 		space := q.space
+		if stored < len(batch) {
+			q.waiting = true
+		}
 		q.mu.Unlock()
 		if stored == len(batch) {
 			break
@@ -138,6 +162,7 @@ func (q *queue) take(ctx context.Context, max int, lease, wait time.Duration) []
 		}
 		next := q.nextEvent(now)
 		wake := q.wake
+		q.waiting = true
 		q.mu.Unlock()
 
 		var soon <-chan time.Time
@@ -188,7 +213,7 @@ func (q *queue) front(its []*item) {
 	ready := make([]*item, 0, len(its)+len(rest))
 	ready = append(append(ready, its...), rest...)
 	q.ready, q.head = ready, 0
-	q.signal(&q.wake)
+	q.signal()
 }
 
 // nextEvent is the wait until a delayed message is due or a lease expires
@@ -207,9 +232,10 @@ func (q *queue) nextEvent(now time.Time) time.Duration {
 	return max(next.Sub(now), time.Millisecond)
 }
 
-// settle applies f to each current delivery among handles, under the lock;
-// stale handles (already settled or expired and redelivered) are skipped.
-func (q *queue) settle(handles []any, f func(*item)) {
+// settle applies f to each current delivery among handles, then after,
+// under the lock; stale handles (already settled, or expired and
+// redelivered) are skipped.
+func (q *queue) settle(handles []any, f func(*item), after func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	freed := false
@@ -223,9 +249,32 @@ func (q *queue) settle(handles []any, f func(*item)) {
 		f(d.it)
 		freed = true
 	}
-	if freed {
-		q.signal(&q.space)
+	if after != nil {
+		after()
 	}
+	if freed {
+		q.signal()
+	}
+}
+
+// release hands deliveries back: at the head of the queue at once, or after
+// delay.
+func (q *queue) release(handles []any, delay time.Duration) {
+	var now []*item
+	due := time.Now().Add(delay)
+	q.settle(handles, func(it *item) {
+		if delay <= 0 {
+			now = append(now, it)
+			return
+		}
+		it.due = due
+		heap.Push(&q.delayed, it)
+	}, func() {
+		q.front(now)
+		if delay > 0 {
+			q.signal() // a waiting receiver recomputes its timer
+		}
+	})
 }
 
 type delayHeap []*item
