@@ -126,10 +126,11 @@ func testLease(t *testing.T, h *harness) {
 	}
 	enq, _ := emit.Typed[Note](q)
 	deq, ack := listen.Typed[Note](q)
-	other := h.open(lease)
-	deqOther, _ := listen.Typed[Note](other)
 	enq <- Note{Seq: 4}
 	m := recv(t, h.cfg.Timeout, deq, nil, 1)[0]
+	// A competing consumer, opened once the message is in hand.
+	other := h.open(lease)
+	deqOther, _ := listen.Typed[Note](other)
 	hold := 3*h.caps.Lease + time.Second
 	quiet(t, hold, deqOther, "a message held by a slow handler was redelivered while its lease should be extended")
 	ack <- m
