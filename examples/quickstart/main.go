@@ -4,7 +4,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log"
+	"os"
 
 	"github.com/swarm-go/swarm"
 	"github.com/swarm-go/swarm/broker/memory"
@@ -19,10 +21,16 @@ type Order struct {
 }
 
 func main() {
+	if err := run(os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(out io.Writer) error {
 	// The only broker-specific line: swap it for nats.New, sqs.New, ...
 	q, err := memory.New("quickstart")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 
 	enq := swarm.LogDeadLetters(emit.Typed[Order](q))
@@ -32,17 +40,18 @@ func main() {
 	for i := range n {
 		order := Order{ID: fmt.Sprintf("order-%d", i+1), Amount: 10.5 * float64(i+1)}
 		enq <- order
-		fmt.Printf("emitted  %s %.2f\n", order.ID, order.Amount)
+		fmt.Fprintf(out, "emitted  %s %.2f\n", order.ID, order.Amount)
 	}
 
 	for range n {
 		msg := <-deq
-		fmt.Printf("received %s %.2f (attempt %d)\n", msg.Object.ID, msg.Object.Amount, msg.Attempt())
+		fmt.Fprintf(out, "received %s %.2f (attempt %d)\n", msg.Object.ID, msg.Object.Amount, msg.Attempt())
 		ack <- msg
 	}
 
 	if err := q.Close(); err != nil {
-		log.Fatal(err)
+		return err
 	}
-	fmt.Println("round trip complete: 3 emitted, 3 received and acked")
+	fmt.Fprintf(out, "round trip complete: %d emitted, %d received and acked\n", n, n)
+	return nil
 }
