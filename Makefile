@@ -19,3 +19,8 @@ vet:
 
 quickstart:
 	go run ./examples/quickstart
+
+# Side-by-side benchmarks (raw client, swarm, Watermill) in one run; see BENCHMARKS.md.
+bench:
+	cd bench && go run ./cmd/swarmbench
+	cd bench && go run ./cmd/swarmbench -rss 1000000

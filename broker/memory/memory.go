@@ -42,7 +42,8 @@ func WithKernel(opts ...swarm.Option) Option {
 }
 
 // WithQueueCapacity bounds the messages a queue holds (ready, delayed and in
-// flight; default 1<<20). Emitters wait while it is full. It takes effect
+// flight; default 65,536). Emitters wait while it is full, so a slow consumer
+// bounds the memory a producer can fill. It takes effect
 // when the queue is first opened in the process.
 func WithQueueCapacity(n int) Option {
 	return func(c *config) { c.capacity = n }
@@ -69,7 +70,7 @@ type Broker struct {
 // New opens the in-process queue name, creating it on first use. It fails
 // with swarm.ErrConfig when an option is invalid.
 func New(name string, opts ...Option) (*Broker, error) {
-	c := config{capacity: 1 << 20, maxPayload: 1 << 20}
+	c := config{capacity: 1 << 16, maxPayload: 1 << 20}
 	for _, opt := range opts {
 		opt(&c)
 	}

@@ -1,0 +1,137 @@
+// Package workload runs the same messaging workload against competing
+// implementations (the raw client, swarm, Watermill) and measures them.
+package workload
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Payload is the message every contender sends: a small JSON struct, with
+// Body padded for the 1 KiB workload.
+type Payload struct {
+	ID     int    `json:"id"`
+	SentNs int64  `json:"sent_ns"`
+	Kind   string `json:"kind"`
+	Body   string `json:"body"`
+}
+
+// Make returns message i of a workload whose encoded size is about size bytes.
+func Make(i, size int) Payload {
+	p := Payload{ID: i, SentNs: time.Now().UnixNano(), Kind: "order.created"}
+	if pad := size - 70; pad > 0 {
+		p.Body = strings.Repeat("x", pad)
+	}
+	return p
+}
+
+// Encode is the JSON encoding the raw and Watermill contenders use.
+func Encode(p Payload) []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Decode is the inverse of Encode.
+func Decode(b []byte) (Payload, error) {
+	var p Payload
+	err := json.Unmarshal(b, &p)
+	return p, err
+}
+
+// Contender is one way of sending and receiving through a broker.
+type Contender interface {
+	// Publish sends n messages made by msg and returns once the broker
+	// accepted all of them.
+	Publish(ctx context.Context, n int, msg func(i int) Payload) error
+	// Consume receives and acknowledges n messages, calling got for each.
+	Consume(ctx context.Context, n int, got func(Payload)) error
+	// Close releases the contender.
+	Close() error
+}
+
+// Factory opens a contender on a fresh queue or topic.
+type Factory func(queue string) (Contender, error)
+
+// Result is one measurement.
+type Result struct {
+	Rate         float64 // messages per second
+	P50, P99     time.Duration
+	AllocsPerMsg float64
+	Err          error
+}
+
+// Sequential publishes n messages, then consumes them; the rate is n over
+// the whole time.
+func Sequential(f Factory, queue string, n, size int) Result {
+	c, err := f(queue)
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	if err := c.Publish(ctx, n, func(i int) Payload { return Make(i, size) }); err != nil {
+		return Result{Err: fmt.Errorf("publish: %w", err)}
+	}
+	if err := c.Consume(ctx, n, func(Payload) {}); err != nil {
+		return Result{Err: fmt.Errorf("consume: %w", err)}
+	}
+	d := time.Since(start)
+	runtime.ReadMemStats(&m1)
+	return Result{Rate: float64(n) / d.Seconds(), AllocsPerMsg: float64(m1.Mallocs-m0.Mallocs) / float64(n)}
+}
+
+// Concurrent publishes and consumes at once and measures the latency from
+// send to receive.
+func Concurrent(f Factory, queue string, n, size int) Result {
+	c, err := f(queue)
+	if err != nil {
+		return Result{Err: err}
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lat := make([]time.Duration, 0, n)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var consumeErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		consumeErr = c.Consume(ctx, n, func(p Payload) {
+			lat = append(lat, time.Duration(time.Now().UnixNano()-p.SentNs))
+		})
+	}()
+	if err := c.Publish(ctx, n, func(i int) Payload { return Make(i, size) }); err != nil {
+		cancel()
+		wg.Wait()
+		return Result{Err: fmt.Errorf("publish: %w", err)}
+	}
+	wg.Wait()
+	d := time.Since(start)
+	runtime.ReadMemStats(&m1)
+	if consumeErr != nil {
+		return Result{Err: fmt.Errorf("consume: %w", consumeErr)}
+	}
+	slices.Sort(lat)
+	return Result{
+		Rate:         float64(n) / d.Seconds(),
+		P50:          lat[len(lat)/2],
+		P99:          lat[len(lat)*99/100],
+		AllocsPerMsg: float64(m1.Mallocs-m0.Mallocs) / float64(n),
+	}
+}
