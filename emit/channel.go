@@ -58,6 +58,14 @@ func (w *pump[T]) run() {
 				w.stop()
 				return
 			}
+		case done := <-w.enc.e.Flushes():
+			open := w.drain(-1)
+			w.flush()
+			close(done)
+			if !open {
+				w.stop()
+				return
+			}
 		case <-closing:
 			// Flush everything handed over before Close, then report what
 			// comes later.

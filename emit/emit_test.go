@@ -1,6 +1,7 @@
 package emit_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -77,6 +78,29 @@ func TestEncodeFailure(t *testing.T) {
 	}
 	if len(d.Sends()) != 0 {
 		t.Fatal("an unencodable value was sent")
+	}
+	close(enq)
+}
+
+// Flush returns once everything sent before it reached the broker.
+func TestFlush(t *testing.T) {
+	d := &fake.Driver{Caps: kernel.Capabilities{MaxBatch: 3}}
+	cfg, _ := kernel.NewConfig()
+	k := kernel.New(cfg, "fake://q", d)
+	defer k.Close()
+	enq, _ := emit.Typed[Order](k)
+	for i := range 10 {
+		enq <- Order{ID: i}
+	}
+	if err := kernel.FlushAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for _, b := range d.Sends() {
+		sent += len(b)
+	}
+	if sent != 10 {
+		t.Fatalf("%d of 10 sent when Flush returned", sent)
 	}
 	close(enq)
 }

@@ -13,6 +13,7 @@ type Emitter struct {
 	k        *Kernel
 	category string
 	loop     bool
+	flushes  chan chan struct{}
 }
 
 // Emitter registers an emitter of category for the Go type named typ. With
@@ -28,11 +29,18 @@ func (k *Kernel) Emitter(category, typ string, loop bool) (*Emitter, error) {
 	if err := k.claim(category, typ); err != nil {
 		return nil, err
 	}
+	e := &Emitter{k: k, category: category, loop: loop}
 	if loop {
 		k.emitters.Add(1)
+		e.flushes = make(chan chan struct{})
+		k.pumps = append(k.pumps, e)
 	}
-	return &Emitter{k: k, category: category, loop: loop}, nil
+	return e, nil
 }
+
+// Flushes delivers flush requests to the emit goroutine: it must send what
+// its channel holds and then close the request.
+func (e *Emitter) Flushes() <-chan chan struct{} { return e.flushes }
 
 // Category is the category this emitter sends.
 func (e *Emitter) Category() string { return e.category }

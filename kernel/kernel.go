@@ -44,6 +44,7 @@ type Kernel struct {
 	mu     sync.Mutex
 	closed bool
 	types  map[string]string // category -> type that claimed it
+	pumps  []*Emitter        // emitters with a goroutine, for Flush
 	routes atomic.Pointer[map[string]*Inbox]
 
 	closing   chan struct{} // closed when Close begins
@@ -78,6 +79,7 @@ func New(cfg Config, queue string, d Driver) *Kernel {
 	k.routes.Store(&routes)
 	k.flight.init(cfg.AckCapacity)
 
+	open.Store(k, struct{}{})
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	k.idPrefix = hex.EncodeToString(seed[:]) + "-"
@@ -130,15 +132,66 @@ func (k *Kernel) Report(err *Error) {
 	if err.Queue == "" {
 		err.Queue = k.queue
 	}
-	if k.cfg.StdErr != nil {
-		select {
-		case k.cfg.StdErr <- err:
-			return
-		default:
-		}
+	if k.cfg.StdErr != nil && offer(k.cfg.StdErr, err) {
+		return
 	}
 	k.cfg.Logger.Warn("swarm", "op", err.Op, "queue", err.Queue, "category", err.Category,
 		"id", err.ID, "attempt", err.Attempt, "error", err.Err)
+}
+
+// offer sends err on ch without blocking. An application that closed its
+// error channel while the broker could still report (a late send after
+// Close) gets the report logged instead of a panic.
+func offer(ch chan<- error, err error) (sent bool) {
+	defer func() {
+		if recover() != nil {
+			sent = false
+		}
+	}()
+	select {
+	case ch <- err:
+		return true
+	default:
+		return false
+	}
+}
+
+// Flush returns once every value handed to the broker's emit channels
+// before the call has been sent (or dead-lettered), or with ctx's error.
+// Serverless handlers call it, through FlushAll, before they return, since
+// the runtime may freeze the process right after.
+func (k *Kernel) Flush(ctx context.Context) error {
+	k.mu.Lock()
+	pumps := append([]*Emitter(nil), k.pumps...)
+	k.mu.Unlock()
+	for _, e := range pumps {
+		done := make(chan struct{})
+		select {
+		case e.flushes <- done:
+		case <-k.closing:
+			return nil // Close flushes
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+var open sync.Map // *Kernel -> struct{}: the kernels not yet closed
+
+// FlushAll flushes every open kernel of the process (see Flush).
+func FlushAll(ctx context.Context) error {
+	var err error
+	open.Range(func(k, _ any) bool {
+		err = k.(*Kernel).Flush(ctx)
+		return err == nil
+	})
+	return err
 }
 
 // Close flushes every emit already handed over, settles the acks already
@@ -151,6 +204,7 @@ func (k *Kernel) Close() error {
 		k.mu.Lock()
 		k.closed = true
 		k.mu.Unlock()
+		defer open.Delete(k)
 
 		if k.recvStop != nil {
 			k.recvStop()
