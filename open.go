@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -30,7 +31,12 @@ func Register(scheme string, open Opener) {
 func Open(rawURL string, opts ...Option) (Broker, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("swarm: open: %w", err)
+		// *url.Error repeats the URL, password included: keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("swarm: open: parse URL: %w", err)
 	}
 	v, ok := openers.Load(u.Scheme)
 	if !ok {

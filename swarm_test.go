@@ -125,3 +125,10 @@ func TestFailNil(t *testing.T) {
 		t.Error("zero Msg accessors must return zero values")
 	}
 }
+
+func TestOpenNeverEchoesPassword(t *testing.T) {
+	_, err := swarm.Open("mem://user:s3cret@host:badport/q")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err = %v: must fail without the password", err)
+	}
+}

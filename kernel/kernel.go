@@ -96,6 +96,14 @@ func (k *Kernel) Config() Config { return k.cfg }
 // Capabilities returns what the driver declared.
 func (k *Kernel) Capabilities() Capabilities { return k.caps }
 
+// InFlight is the number of deliveries received and not yet settled
+// (bounded by Config.AckCapacity).
+func (k *Kernel) InFlight() int {
+	k.flight.mu.Lock()
+	defer k.flight.mu.Unlock()
+	return k.flight.count
+}
+
 // Queue names the broker and queue, as given to New.
 func (k *Kernel) Queue() string { return k.queue }
 

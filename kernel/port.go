@@ -93,6 +93,10 @@ type Capabilities struct {
 	// ConsumerGroups: several receivers on one queue compete for messages
 	// rather than each receiving all of them.
 	ConsumerGroups bool
+	// Partitioned: competing receivers split the queue by partition (Kafka,
+	// Kinesis shards); a receiver owns its partitions while it lives, even
+	// when it stops consuming, so a competitor cannot take their messages.
+	Partitioned bool
 	// LongPoll: Receive waits for messages itself, so the kernel adds no
 	// backoff after an empty receive.
 	LongPoll bool

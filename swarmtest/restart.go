@@ -66,16 +66,14 @@ func RunRestart(t *testing.T, cfg Config) {
 	restarted := make(chan struct{})
 	go func() {
 		defer close(restarted)
-		for {
-			mu.Lock()
-			got := len(seen)
-			mu.Unlock()
-			if got >= n/4 {
-				break
-			}
+		got := 0
+		for got < n/4 {
 			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			got = len(seen)
+			mu.Unlock()
 		}
-		t.Logf("restarting the server after %d of %d messages arrived", len(seen), n)
+		t.Logf("restarting the server after %d of %d messages arrived", got, n)
 		cfg.Restart(t)
 	}()
 	for i := range n {
