@@ -69,9 +69,12 @@ type encoder[T any] struct {
 	stamp func(T, string) T
 }
 
+// envelope encodes v. Its id is left to the kernel's Send, which gives a
+// whole batch its ids at once, except for events, whose metadata holds it.
 func (c *encoder[T]) envelope(v T) (kernel.Envelope, error) {
-	id := c.e.Kernel().NewID()
+	var id string
 	if c.stamp != nil {
+		id = c.e.Kernel().NewID()
 		v = c.stamp(v, id)
 	}
 	b, err := c.codec.Encode(v)

@@ -62,12 +62,14 @@ func (e *Emitter) Envelope(payload []byte) Envelope {
 }
 
 // Send publishes batch in order, split by the driver's batch limits, and
-// retries failed envelopes by the Retry backoff until they are accepted, their
-// error is permanent, their attempts run out or ctx is done. It returns nil
-// when all were accepted, or one error per envelope (nil where accepted); each
-// failure is also reported on the error side channel.
+// gives an id to every envelope without one. It retries failed envelopes by
+// the Retry backoff until they are accepted, their error is permanent, their
+// attempts run out or ctx is done. It returns nil when all were accepted, or
+// one error per envelope (nil where accepted); each failure is also reported
+// on the error side channel.
 func (e *Emitter) Send(ctx context.Context, batch []Envelope) []error {
 	k := e.k
+	k.assignIDs(batch)
 	var errs []error
 	fail := func(i int, err error) {
 		if errs == nil {

@@ -117,6 +117,37 @@ func (k *Kernel) NewID() string {
 	return k.idPrefix + strconv.FormatUint(k.idSeq.Add(1), 36)
 }
 
+// assignIDs gives a new id to each envelope that has none. The ids of a
+// batch share one allocation.
+func (k *Kernel) assignIDs(batch []Envelope) {
+	missing := 0
+	for i := range batch {
+		if batch[i].ID == "" {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return
+	}
+	first := k.idSeq.Add(uint64(missing)) - uint64(missing) + 1
+	buf := make([]byte, 0, missing*(len(k.idPrefix)+8))
+	ends := make([]int, 0, missing)
+	for n := range uint64(missing) {
+		buf = append(buf, k.idPrefix...)
+		buf = strconv.AppendUint(buf, first+n, 36)
+		ends = append(ends, len(buf))
+	}
+	all := string(buf)
+	start, j := 0, 0
+	for i := range batch {
+		if batch[i].ID == "" {
+			batch[i].ID = all[start:ends[j]]
+			start = ends[j]
+			j++
+		}
+	}
+}
+
 // claim registers typ as the owner of category, or fails when another type
 // holds it.
 func (k *Kernel) claim(category, typ string) error {
