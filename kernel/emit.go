@@ -101,6 +101,9 @@ func (e *Emitter) Send(ctx context.Context, batch []Envelope) []error {
 	}
 
 	send := func(idx []int) []error {
+		if len(idx) == len(batch) {
+			return e.sendChunk(ctx, batch) // one chunk of everything: no copy
+		}
 		chunk := make([]Envelope, len(idx))
 		for j, i := range idx {
 			chunk[j] = batch[i]
