@@ -41,7 +41,8 @@ var (
 // where it happened and the cause. It never holds the payload.
 type Error struct {
 	// Op is the kernel operation: "emit", "receive", "decode", "route",
-	// "ack", "nack", "extend", "dead-letter", "release".
+	// "ack", "nack", "extend", "dead-letter", "release", or "connection" for
+	// what a broker's client reports on its own (a lost connection, ...).
 	Op string
 	// Queue names the broker and queue, as the driver was opened.
 	Queue string

@@ -1,0 +1,112 @@
+package amqp
+
+import (
+	"context"
+	"fmt"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+)
+
+// pubChannel is the publishing channel and its basic.return listener.
+type pubChannel struct {
+	ch *amqp091.Channel
+	// returns gets the messages the server could not route (mandatory
+	// publishes to a queue that no longer exists). The client queues a
+	// return before it handles the confirm that follows it, so draining
+	// after the confirms sees every return they imply.
+	returns chan amqp091.Return
+}
+
+// returnsBuffer bounds the returns queued between two drains. Beyond it the
+// client drops returns after a timeout (it never blocks for good).
+const returnsBuffer = 512
+
+// publish publishes msgs to queue (by the default exchange, mandatory) on
+// l's confirming channel and waits for every confirmation. It returns nil
+// when all were confirmed and routed, or one error per message.
+func (d *driver) publish(ctx context.Context, l *link, queue string, msgs []amqp091.Publishing) []error {
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(msgs))
+		}
+		errs[i] = err
+	}
+	if err := l.waitUnblocked(ctx); err != nil {
+		return all(len(msgs), fmt.Errorf("publish to %q: %w", queue, err))
+	}
+	pc := l.pub.Load()
+	dcs := make([]*amqp091.DeferredConfirmation, len(msgs))
+	for i := range msgs {
+		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false, msgs[i])
+		if err != nil {
+			for j := i; j < len(msgs); j++ {
+				fail(j, fmt.Errorf("publish to %q: %w", queue, err))
+			}
+			break
+		}
+		dcs[i] = dc
+	}
+	confirmed := false
+	for i, dc := range dcs {
+		if dc == nil {
+			continue
+		}
+		ok, err := dc.WaitContext(ctx)
+		switch {
+		case err != nil:
+			fail(i, fmt.Errorf("publish to %q: no confirmation: %w", queue, err))
+		case !ok && pc.ch.IsClosed():
+			fail(i, fmt.Errorf("publish to %q: channel closed before the server confirmed", queue))
+		case !ok:
+			fail(i, fmt.Errorf("publish to %q: the server refused the message (nack)", queue))
+		default:
+			confirmed = true
+		}
+	}
+	if confirmed && d.unroutable(l, pc, queue, msgs, fail) {
+		// The queue was deleted under us: declare it again, so the
+		// kernel's retry finds it.
+		if queue == d.queue {
+			_, _ = d.declare(l.conn, d.queue, d.queueArgs(d.queue, d.dlq))
+		}
+		l.mu.Lock()
+		delete(l.declared, queue)
+		l.mu.Unlock()
+	}
+	return errs
+}
+
+// unroutable fails the confirmed messages the server returned, and reports
+// whether there was one.
+func (d *driver) unroutable(l *link, pc *pubChannel, queue string, msgs []amqp091.Publishing, fail func(int, error)) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+drain:
+	for {
+		select {
+		case r, ok := <-pc.returns:
+			if !ok {
+				break drain
+			}
+			if len(l.returned) >= 4*returnsBuffer { // ids nobody claimed
+				clear(l.returned)
+			}
+			l.returned[r.MessageId] = true
+		default:
+			break drain
+		}
+	}
+	if len(l.returned) == 0 {
+		return false
+	}
+	hit := false
+	for i := range msgs {
+		if id := msgs[i].MessageId; id != "" && l.returned[id] {
+			delete(l.returned, id)
+			fail(i, fmt.Errorf("publish to %q: returned unroutable: the queue does not exist", queue))
+			hit = true
+		}
+	}
+	return hit
+}

@@ -1,0 +1,112 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// streamConfig is the configuration of a stream this broker creates for
+// subject.
+func streamConfig(c *config, name, subject string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Description: "swarm queue " + subject,
+		Subjects:    []string{subject},
+		Storage:     c.storage,
+		Retention:   c.retention,
+		Replicas:    c.replicas,
+	}
+}
+
+// setup creates the queue's stream if it does not exist and creates or
+// updates the durable consumer, which Receive then pulls from.
+func (d *driver) setup(ctx context.Context) error {
+	if err := ensureStream(ctx, d.js, d.stream, d.subject); err != nil {
+		return fmt.Errorf("%w (on %s)", err, d.where)
+	}
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, d.stream.Name, d.consumer)
+	if err != nil {
+		hint := ""
+		if d.stream.Retention == jetstream.WorkQueuePolicy {
+			hint = " (a work-queue stream takes one consumer: use the default consumer name, or WithRetention(jetstream.InterestPolicy))"
+		}
+		return fmt.Errorf("nats: consumer %s on stream %s on %s: %w%s", d.consumer.Durable, d.stream.Name, d.where, err, hint)
+	}
+	d.cons.Store(&cons)
+	return nil
+}
+
+// resetupEvery bounds how often a lost stream or consumer is set up again.
+const resetupEvery = time.Second
+
+// recoverFrom sets the stream and consumer up again when err says they are
+// gone (deleted by an operator, or lost with a memory-storage server's
+// restart), at most once per resetupEvery. The failed call itself is retried
+// by the kernel.
+func (d *driver) recoverFrom(ctx context.Context, err error) {
+	if !(errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, natsgo.ErrNoResponders)) {
+		return
+	}
+	d.setupMu.Lock()
+	defer d.setupMu.Unlock()
+	if time.Since(d.setupAt) < resetupEvery {
+		return
+	}
+	d.setupAt = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, d.apiTimeout)
+	defer cancel()
+	if err := d.setup(ctx); err != nil {
+		if k := d.k.Load(); k != nil {
+			k.Report(&kernel.Error{Op: "connection", Err: fmt.Errorf("nats: set up %s again: %w", d.where, err)})
+		}
+	}
+}
+
+// ensureStream creates the stream of cfg, or checks that the existing stream
+// of that name captures subject.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, subject string) error {
+	_, err := js.CreateStream(ctx, cfg)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("nats: create stream %s for subject %s: %w", cfg.Name, subject, err)
+	}
+	s, err := js.Stream(ctx, cfg.Name)
+	if err != nil {
+		return fmt.Errorf("nats: stream %s: %w", cfg.Name, err)
+	}
+	subjects := s.CachedInfo().Config.Subjects
+	for _, pattern := range subjects {
+		if subjectMatch(pattern, subject) {
+			return nil
+		}
+	}
+	return fmt.Errorf("nats: stream %s exists but does not capture subject %s (its subjects: %v); name another stream with WithStream",
+		cfg.Name, subject, subjects)
+}
+
+// subjectMatch reports whether pattern ('*' one token, '>' the rest)
+// matches subject.
+func subjectMatch(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, tok := range p {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}

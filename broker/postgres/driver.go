@@ -1,0 +1,383 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// handle is the settlement token of one delivery: the row and the attempt
+// it was delivered as. Every statement that settles matches both, so a
+// consumer whose lease ran out (and whose message was delivered again, with
+// a higher attempt) can no longer ack, nack or extend it.
+type handle struct {
+	id      int64
+	attempt int32
+}
+
+// driver is the kernel's port onto one queue of a table.
+type driver struct {
+	pool       *pgxpool.Pool
+	ownPool    bool
+	queue, dlq string
+	channel    string // NOTIFY channel of queue
+	dlqChannel string // NOTIFY channel of dlq
+	lease      time.Duration
+	timeout    time.Duration
+	pollWait   time.Duration
+	maxPayload int
+	listenKey  string          // hub of the queue's channel
+	listenCfg  *pgx.ConnConfig // to connect the hub's LISTEN session
+	subOnce    sync.Once
+	sub        atomic.Pointer[subscriber] // set by the first Receive
+	report     func(*kernel.Error)
+	due        atomic.Int64 // unix nanos when a local delayed nack is due; 0: none
+
+	insert, take, ack, move, deadLetter string
+}
+
+func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpool.Pool, own bool) *driver {
+	d := &driver{
+		pool:       pool,
+		ownPool:    own,
+		queue:      queue,
+		dlq:        c.deadLetter,
+		channel:    c.channel,
+		dlqChannel: c.channel,
+		lease:      kcfg.TimeToFlight,
+		timeout:    c.timeout,
+		pollWait:   min(max(kcfg.PollFrequency, 10*time.Millisecond), 5*time.Second),
+		maxPayload: c.maxPayload,
+		report:     func(*kernel.Error) {},
+	}
+	if d.channel == "" {
+		d.channel, d.dlqChannel = channelName(t, queue), channelName(t, d.dlq)
+	}
+	d.listenCfg = pool.Config().ConnConfig
+	d.listenKey = location(&d.listenCfg.Config) + "\x00" + d.channel
+	// Arrays keep a batch to one statement and one plan whatever its size.
+	d.insert = `INSERT INTO ` + t.ident + ` (queue, category, msg_id, attrs, payload)
+SELECT $1, c, m, NULLIF(a, '')::jsonb, p
+FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS x(c, m, a, p, n)
+ORDER BY n`
+	d.take = `WITH next AS (
+	SELECT id FROM ` + t.ident + `
+	WHERE queue = $1 AND visible_at <= now()
+	ORDER BY id LIMIT $2
+	FOR UPDATE SKIP LOCKED
+)
+UPDATE ` + t.ident + ` AS t
+SET visible_at = now() + $3 * interval '1 microsecond', attempt = t.attempt + 1
+FROM next WHERE t.id = next.id
+RETURNING t.id, t.category, t.msg_id, t.attrs, t.payload, t.attempt`
+	const tokens = ` USING unnest($1::bigint[], $2::int[]) AS h(id, attempt) WHERE t.id = h.id AND t.attempt = h.attempt`
+	d.ack = `DELETE FROM ` + t.ident + ` AS t` + tokens
+	d.move = `UPDATE ` + t.ident + ` AS t SET visible_at = now() + $3 * interval '1 microsecond'
+FROM unnest($1::bigint[], $2::int[]) AS h(id, attempt) WHERE t.id = h.id AND t.attempt = h.attempt`
+	d.deadLetter = `WITH moved AS (
+	DELETE FROM ` + t.ident + ` AS t` + tokens + `
+	RETURNING t.id, t.queue, t.category, t.msg_id, t.attrs, t.payload, t.attempt, t.created_at
+)
+INSERT INTO ` + t.ident + ` (queue, category, msg_id, attrs, payload, created_at)
+SELECT $3, category, msg_id, coalesce(attrs, '{}') || jsonb_build_object(
+	'` + AttrDeadLetterFrom + `', queue, '` + AttrDeadLetterAttempts + `', attempt::text,
+	'` + AttrDeadLetterAt + `', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
+	payload, created_at
+FROM moved ORDER BY id`
+	return d
+}
+
+const notify = `SELECT pg_notify($1, $2)`
+
+// Attributes a dead letter gets beside its own, to tell where it came from.
+// The reason is not stored (the driver port carries none): the kernel
+// reports it on the error side channel with the message id.
+const (
+	AttrDeadLetterFrom     = "swarm-dead-letter-from"     // the queue it was dead-lettered from
+	AttrDeadLetterAttempts = "swarm-dead-letter-attempts" // its deliveries there
+	AttrDeadLetterAt       = "swarm-dead-letter-at"       // when, RFC 3339 UTC
+)
+
+func (d *driver) Capabilities() kernel.Capabilities {
+	return kernel.Capabilities{
+		Ordered:        true,
+		Persistent:     true,
+		Redelivery:     true,
+		Delay:          true,
+		ConsumerGroups: true,
+		LongPoll:       true,
+		Receivers:      1, // more would reorder batches of one consumer
+		MaxBatch:       maxBatch,
+		MaxBatchBytes:  max(maxBatchBytes, d.maxPayload),
+		MaxPayload:     d.maxPayload,
+		Lease:          d.lease,
+	}
+}
+
+// Send inserts the batch in one statement and notifies the queue's channel
+// in the same implicit transaction (one round trip): receivers wake only
+// once the rows are committed, and all rows commit or none.
+func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	cats := make([]string, len(batch))
+	ids := make([]string, len(batch))
+	attrs := make([]string, len(batch))
+	payloads := make([][]byte, len(batch))
+	for i := range batch {
+		e := &batch[i]
+		cats[i], ids[i], payloads[i] = e.Category, e.ID, e.Payload
+		if payloads[i] == nil {
+			payloads[i] = []byte{} // the column is NOT NULL; nil would be NULL
+		}
+		if len(e.Attrs) > 0 {
+			b, err := json.Marshal(e.Attrs)
+			if err != nil {
+				return fill(len(batch), kernel.Permanent(fmt.Errorf("postgres: attributes of %s: %w", e.ID, err)))
+			}
+			attrs[i] = string(b)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(d.insert, d.queue, cats, ids, attrs, payloads)
+	b.Queue(notify, d.channel, d.queue)
+	if err := d.exec(ctx, b); err != nil {
+		return fill(len(batch), fmt.Errorf("postgres: send %d messages to queue %q: %w", len(batch), d.queue, err))
+	}
+	return nil
+}
+
+func fill(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+// exec runs a batch and returns its first error.
+func (d *driver) exec(ctx context.Context, b *pgx.Batch) error {
+	br := d.pool.SendBatch(ctx, b)
+	for range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// Receive leases up to max messages, oldest first. When the queue is empty
+// it waits for a NOTIFY, a local delayed nack falling due, or the poll
+// frequency (which bounds how late an expired lease or another process's
+// delayed nack is noticed), then returns none so the kernel calls again.
+func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.subOnce.Do(func() {
+		d.sub.Store(subscribe(d.listenKey, d.listenCfg, d.channel, d.queue, func(err error) {
+			d.report(&kernel.Error{Op: "listen", Err: fmt.Errorf("postgres: LISTEN on %q: %w", d.channel, err)})
+		}))
+	})
+	sub := d.sub.Load()
+	wake := sub.arm()
+	envs, err := d.takeBatch(ctx, max)
+	if err != nil || len(envs) > 0 {
+		sub.disarm(len(envs) > 0)
+		if len(envs) == max {
+			sub.h.wakeOne(d.queue) // more may be waiting: the next consumer's turn
+		}
+		return envs, err
+	}
+	wait := d.pollWait
+	if due := d.due.Load(); due != 0 {
+		until := time.Until(time.Unix(0, due))
+		if until <= 0 {
+			d.due.CompareAndSwap(due, 0)
+			sub.disarm(false)
+			return nil, nil // due now: the kernel receives again at once
+		}
+		wait = min(wait, until)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-wake:
+	case <-t.C:
+		sub.disarm(false) // the kernel receives again at once: a wake-up meanwhile is used
+	case <-ctx.Done():
+		if !sub.disarm(false) {
+			sub.h.wakeOne(d.queue) // woken but stopping: pass the turn on
+		}
+	}
+	return nil, nil
+}
+
+// takeBatch runs the take statement. It runs detached from ctx's cancellation
+// (bounded by the timeout): rows leased by a statement cancelled after its
+// commit would stay hidden until their lease ran out, whereas rows returned
+// to a stopping kernel are released at once.
+func (d *driver) takeBatch(ctx context.Context, max int) ([]kernel.Envelope, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout)
+	defer cancel()
+	rows, err := d.pool.Query(ctx, d.take, d.queue, min(max, maxBatch), d.lease.Microseconds())
+	if err != nil {
+		return nil, fmt.Errorf("postgres: receive from queue %q: %w", d.queue, err)
+	}
+	var (
+		envs    []kernel.Envelope
+		ids     []int64
+		h       handle
+		attrs   []byte
+		payload []byte
+		e       kernel.Envelope
+	)
+	_, err = pgx.ForEachRow(rows, []any{&h.id, &e.Category, &e.ID, &attrs, &payload, &h.attempt}, func() error {
+		env := kernel.Envelope{Category: e.Category, ID: e.ID, Attempt: int(h.attempt), Handle: h,
+			Payload: append([]byte(nil), payload...)}
+		if len(attrs) > 0 {
+			if err := json.Unmarshal(attrs, &env.Attrs); err != nil {
+				// A row written by hand with odd attrs still flows; the
+				// kernel routes it by category.
+				env.Attrs = map[string]string{"swarm-bad-attrs": string(attrs)}
+			}
+		}
+		envs = append(envs, env)
+		ids = append(ids, h.id)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: receive from queue %q: %w", d.queue, err)
+	}
+	// RETURNING follows no order; the queue's order is the id's.
+	slices.SortFunc(envs, func(a, b kernel.Envelope) int {
+		return cmpInt(a.Handle.(handle).id, b.Handle.(handle).id)
+	})
+	return envs, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// tokens splits handles into the id and attempt arrays the statements
+// unnest, skipping foreign values.
+func tokens(handles []any) (ids []int64, attempts []int32) {
+	ids = make([]int64, 0, len(handles))
+	attempts = make([]int32, 0, len(handles))
+	for _, x := range handles {
+		if h, ok := x.(handle); ok {
+			ids, attempts = append(ids, h.id), append(attempts, h.attempt)
+		}
+	}
+	return ids, attempts
+}
+
+// Ack deletes the deliveries still held under their token.
+func (d *driver) Ack(ctx context.Context, handles []any) error {
+	ids, attempts := tokens(handles)
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	if _, err := d.pool.Exec(ctx, d.ack, ids, attempts); err != nil {
+		return fmt.Errorf("postgres: ack %d messages of queue %q: %w", len(ids), d.queue, err)
+	}
+	return nil
+}
+
+// Nack makes the deliveries visible again after delay. A release (delay 0)
+// notifies, so a waiting consumer takes them at once; a delayed one wakes
+// this broker's own receiver when due.
+func (d *driver) Nack(ctx context.Context, handles []any, delay time.Duration) error {
+	ids, attempts := tokens(handles)
+	if len(ids) == 0 {
+		return nil
+	}
+	delay = max(delay, 0)
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(d.move, ids, attempts, delay.Microseconds())
+	if delay == 0 {
+		b.Queue(notify, d.channel, d.queue)
+	}
+	if err := d.exec(ctx, b); err != nil {
+		return fmt.Errorf("postgres: nack %d messages of queue %q: %w", len(ids), d.queue, err)
+	}
+	if delay > 0 {
+		due := time.Now().Add(delay).UnixNano()
+		for {
+			cur := d.due.Load()
+			if (cur != 0 && cur <= due) || d.due.CompareAndSwap(cur, due) {
+				break
+			}
+		}
+		if sub := d.sub.Load(); sub != nil {
+			sub.wakeSelf() // a receiver waiting already recomputes its wait
+		}
+	}
+	return nil
+}
+
+// Extend pushes the lease of the deliveries still held to lease from now.
+func (d *driver) Extend(ctx context.Context, handles []any, lease time.Duration) error {
+	ids, attempts := tokens(handles)
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	if _, err := d.pool.Exec(ctx, d.move, ids, attempts, lease.Microseconds()); err != nil {
+		return fmt.Errorf("postgres: extend %d leases of queue %q: %w", len(ids), d.queue, err)
+	}
+	return nil
+}
+
+// DeadLetter moves the deliveries still held to the dead-letter queue in one
+// statement (delete and insert commit together), keeping category,
+// attributes, payload and creation time, and wakes its readers.
+func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
+	ids, attempts := tokens(handles)
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(d.deadLetter, ids, attempts, d.dlq)
+	b.Queue(notify, d.dlqChannel, d.dlq)
+	if err := d.exec(ctx, b); err != nil {
+		return fmt.Errorf("postgres: dead-letter %d messages of queue %q to %q: %w", len(ids), d.queue, d.dlq, err)
+	}
+	return nil
+}
+
+// Close stops the LISTEN connection and closes the pool the broker opened.
+// The kernel calls it once, after releasing what it held.
+func (d *driver) Close() error {
+	d.subOnce.Do(func() {}) // no subscription from now on
+	if sub := d.sub.Load(); sub != nil {
+		sub.unsubscribe()
+	}
+	if d.ownPool {
+		d.pool.Close()
+	}
+	return nil
+}
