@@ -1,0 +1,306 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarm-go/swarm/kernel"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Record headers the broker maintains. Attributes travel as headers of
+// their own name; names with this prefix are reserved.
+const (
+	reservedPrefix  = "swarm-"
+	headerCategory  = "swarm-category"
+	headerID        = "swarm-id"
+	headerAttempt   = "swarm-attempt"
+	headerDeadFrom  = "swarm-dead-letter-from"
+	headerDeadTries = "swarm-dead-letter-attempts"
+)
+
+// driver is the kernel's port onto one topic: a producer client created at
+// New and a group consumer created by the first Receive.
+type driver struct {
+	c        config
+	kcfg     kernel.Config
+	topic    string
+	producer *kgo.Client
+	k        *kernel.Kernel // set by New, for reports from background work
+
+	dlqMu    sync.Mutex
+	dlqReady bool // the dead-letter topic was created (or found)
+
+	mu       sync.Mutex
+	consumer *kgo.Client
+	parts    map[tp]*part
+	wake     chan struct{} // a partition's commit mark moved
+	stop     chan struct{} // closed by Close: the committer ends
+	done     chan struct{} // closed when the committer ended
+	closed   bool
+}
+
+func newDriver(c config, kcfg kernel.Config, topic string, producer *kgo.Client) *driver {
+	return &driver{
+		c:        c,
+		kcfg:     kcfg,
+		topic:    topic,
+		producer: producer,
+		parts:    map[tp]*part{},
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// Capabilities: Kafka persists and orders per partition; keyed by category
+// (the default), one emit channel lands in one partition, so its order holds.
+// Redelivery is a new record with a higher attempt (see Nack). Consumers of a
+// group compete per partition, not per record. Kafka has no
+// per-message lease and no delay.
+func (d *driver) Capabilities() kernel.Capabilities {
+	return kernel.Capabilities{
+		Ordered:        d.c.keyAttr == "",
+		Persistent:     true,
+		Redelivery:     true,
+		ConsumerGroups: true,
+		Partitioned:    true, // a member owns its partitions while it lives
+		LongPoll:       true,
+		Receivers:      1, // the client fetches in the background; one poll loop drains it
+		MaxBatch:       500,
+		MaxBatchBytes:  16 << 20,
+		MaxPayload:     d.c.maxPayload,
+	}
+}
+
+// record builds the Kafka record of env for topic, with attempt recorded
+// when it is past the first.
+func (d *driver) record(ctx context.Context, topic string, env *kernel.Envelope, attempt int) (*kgo.Record, error) {
+	key := env.Category
+	if d.c.keyAttr != "" {
+		if v, ok := env.Attrs[d.c.keyAttr]; ok {
+			key = v
+		}
+	}
+	hs := make([]kgo.RecordHeader, 0, 3+len(env.Attrs))
+	hs = append(hs,
+		kgo.RecordHeader{Key: headerCategory, Value: []byte(env.Category)},
+		kgo.RecordHeader{Key: headerID, Value: []byte(env.ID)})
+	if attempt > 1 {
+		hs = append(hs, kgo.RecordHeader{Key: headerAttempt, Value: []byte(strconv.Itoa(attempt))})
+	}
+	for k, v := range env.Attrs {
+		if strings.HasPrefix(k, reservedPrefix) {
+			return nil, kernel.Permanent(fmt.Errorf("kafka: attribute %q uses the reserved header prefix %q", k, reservedPrefix))
+		}
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(key), Value: env.Payload, Headers: hs, Context: ctx}, nil
+}
+
+// produce sends records and returns one error per record, nil when all were
+// accepted. Errors the cluster will repeat (too large, not authorized) are
+// marked permanent so the kernel does not retry them. It returns when every
+// record is settled or ctx is done: the client keeps retrying records of an
+// unreachable partition past their context and delivery timeout, so the
+// wait is bounded here, and records still pending then fail with ctx's error (one may still land
+// later: at least once).
+func (d *driver) produce(ctx context.Context, rs []*kgo.Record) []error {
+	type result struct {
+		i   int
+		err error
+	}
+	// The delivery timeout bounds the wait as documented, even where the
+	// client would keep retrying (no connection at all).
+	ctx, cancel := context.WithTimeout(ctx, d.c.delivery)
+	defer cancel()
+	results := make(chan result, len(rs)) // promises never block
+	for i, r := range rs {
+		d.producer.Produce(ctx, r, func(_ *kgo.Record, err error) { results <- result{i, err} })
+	}
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(rs))
+		}
+		errs[i] = err
+	}
+	settled := make([]bool, len(rs))
+	for range rs {
+		select {
+		case res := <-results:
+			settled[res.i] = true
+			if res.err != nil {
+				fail(res.i, classify(rs[res.i].Topic, res.err))
+			}
+		case <-ctx.Done():
+			for i, ok := range settled {
+				if !ok {
+					fail(i, fmt.Errorf("kafka: produce to topic %q: %w", rs[i].Topic, ctx.Err()))
+				}
+			}
+			return errs
+		}
+	}
+	return errs
+}
+
+func classify(topic string, err error) error {
+	err = fmt.Errorf("kafka: produce to topic %q: %w", topic, err)
+	var ke *kerr.Error
+	if errors.As(err, &ke) && !ke.Retriable {
+		return kernel.Permanent(err)
+	}
+	return err
+}
+
+// Send produces the batch; the client batches per partition and keeps the
+// order of records with one key.
+func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	rs := make([]*kgo.Record, 0, len(batch))
+	idx := make([]int, 0, len(batch))
+	var errs []error
+	for i := range batch {
+		r, err := d.record(ctx, d.topic, &batch[i], 1)
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(batch))
+			}
+			errs[i] = err
+			continue
+		}
+		rs = append(rs, r)
+		idx = append(idx, i)
+	}
+	if len(rs) == 0 {
+		return errs
+	}
+	perr := d.produce(ctx, rs)
+	if perr == nil {
+		return errs
+	}
+	if errs == nil {
+		errs = make([]error, len(batch))
+	}
+	for j, err := range perr {
+		errs[idx[j]] = err
+	}
+	return errs
+}
+
+// Nack redelivers: Kafka cannot hand one record back, so each delivery is
+// produced again to the topic with its attempt incremented, and the
+// original counts as done once the copy is accepted. The copy is available
+// to the group at once; delay is not honoured (Capabilities.Delay is false).
+// A delivery whose copy could not be produced stays unsettled, which holds
+// its partition's commit at it: it is redelivered (with the same attempt)
+// after the next rebalance or restart, never lost.
+func (d *driver) Nack(ctx context.Context, handles []any, _ time.Duration) error {
+	return d.resend(ctx, handles, d.topic, func(dv *delivery) int { return dv.attempt + 1 }, nil)
+}
+
+// DeadLetter produces each delivery to the dead-letter topic with its
+// category, id and attributes, plus where it came from, then counts the
+// original as done.
+func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
+	if err := d.ensureDeadLetterTopic(ctx); err != nil {
+		return err
+	}
+	return d.resend(ctx, handles, d.c.deadLetter, func(*delivery) int { return 1 }, func(dv *delivery, r *kgo.Record) {
+		r.Headers = append(r.Headers,
+			kgo.RecordHeader{Key: headerDeadFrom, Value: []byte(fmt.Sprintf("%s/%d@%d", dv.p.tp.topic, dv.p.tp.partition, dv.offset))},
+			kgo.RecordHeader{Key: headerDeadTries, Value: []byte(strconv.Itoa(dv.attempt))})
+	})
+}
+
+// resend produces a copy of each live delivery to topic and marks the
+// deliveries whose copy was accepted as done.
+func (d *driver) resend(ctx context.Context, handles []any, topic string, attempt func(*delivery) int, edit func(*delivery, *kgo.Record)) error {
+	var dvs []*delivery
+	var rs []*kgo.Record
+	for _, h := range handles {
+		dv, ok := h.(*delivery)
+		if !ok || !d.live(dv) {
+			continue // stale: its partition moved, the new owner has it
+		}
+		r, err := d.record(ctx, topic, &dv.env, attempt(dv))
+		if err != nil {
+			return err // cannot happen: the envelope came from headers
+		}
+		if edit != nil {
+			edit(dv, r)
+		}
+		dvs = append(dvs, dv)
+		rs = append(rs, r)
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	errs := d.produce(ctx, rs)
+	var first error
+	accepted := dvs[:0:0]
+	for i, dv := range dvs {
+		if errs != nil && errs[i] != nil {
+			if first == nil {
+				first = errs[i]
+			}
+			continue
+		}
+		accepted = append(accepted, dv)
+	}
+	d.settle(accepted)
+	return first
+}
+
+// ensureDeadLetterTopic creates the dead-letter topic on first use.
+func (d *driver) ensureDeadLetterTopic(ctx context.Context) error {
+	if !d.c.createTopics {
+		return nil
+	}
+	d.dlqMu.Lock()
+	defer d.dlqMu.Unlock()
+	if d.dlqReady {
+		return nil
+	}
+	if err := d.ensureTopic(ctx, d.c.deadLetter); err != nil {
+		return err
+	}
+	d.dlqReady = true
+	return nil
+}
+
+// Close stops committing, commits what was acked, leaves the group (so the
+// other members take its partitions at once) and closes both clients after
+// the producer flushed. All of it is bounded by one setup timeout, so Close
+// returns even when the cluster is gone.
+func (d *driver) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	consumer := d.consumer
+	d.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), d.c.setupTimeout)
+	defer cancel()
+	var errs []error
+	if consumer != nil {
+		close(d.stop)
+		<-d.done
+		if err := d.commit(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := consumer.LeaveGroupContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("kafka: leave group %q: %w", d.c.group, err))
+		}
+		consumer.Close()
+	}
+	if err := d.producer.Flush(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: flush producer of %s: %w", where(d.c, d.topic), err))
+	}
+	d.producer.Close()
+	return errors.Join(errs...)
+}
