@@ -1,0 +1,325 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// User properties that carry the envelope beside the payload. Every other
+// user property is an attribute.
+const (
+	propCategory = "swarm-category"
+	propID       = "swarm-id"
+	propAttempt  = "swarm-attempt"
+	propReserved = "swarm-"
+)
+
+// receiveWait is how long Receive waits for a first message; the kernel
+// calls again at once, so it only bounds how stale a stop can be.
+const receiveWait = 250 * time.Millisecond
+
+// sender is the emit side of the driver: QoS 1 publishes to the queue's
+// topic, one at a time so that the order on the wire is the order sent.
+type sender struct {
+	s   *session
+	cfg config
+}
+
+func (d *sender) Capabilities() kernel.Capabilities {
+	return kernel.Capabilities{
+		// One session delivers in publish order; Nack republishes at the
+		// tail, as a queue's redelivery does.
+		Ordered: true,
+		// QoS 1 messages and persistent sessions survive a restart of a
+		// server with persistence on (mosquitto: persistence true).
+		Persistent: true,
+		// Nack republishes with the attempt count raised.
+		Redelivery: true,
+		// MQTT has no delayed delivery: a Nack's delay is not honoured.
+		Delay:          false,
+		ConsumerGroups: true,
+		LongPoll:       true,
+		Receivers:      1,
+		MaxBatch:       256,
+		MaxPayload:     d.cfg.maxPayload,
+		// No lease: the server holds an unacked message for the session
+		// until the connection drops, however long that is.
+		Lease: 0,
+	}
+}
+
+// Send publishes batch in order, each waiting for its PUBACK. After a
+// failure the rest of the batch is not sent (and fails with it), so the
+// kernel's retry keeps the order.
+func (d *sender) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	for i := range batch {
+		env := &batch[i]
+		props, err := envelopeProps(env.Category, env.ID, 1, env.Attrs)
+		if err == nil {
+			err = d.s.publish(ctx, d.s.topic, env.Payload, props)
+		}
+		if err != nil {
+			errs := make([]error, len(batch))
+			errs[i] = err
+			for j := i + 1; j < len(batch); j++ {
+				errs[j] = fmt.Errorf("mqtt: not sent after an earlier message of the batch failed: %w", err)
+			}
+			return errs
+		}
+	}
+	return nil
+}
+
+// Close releases the driver's session.
+func (d *sender) Close() error {
+	d.s.release()
+	return nil
+}
+
+// envelopeProps builds the user properties of a message. Attributes named
+// like the reserved ones are refused rather than silently overwritten.
+func envelopeProps(category, id string, attempt int, attrs map[string]string) (paho.UserProperties, error) {
+	props := make(paho.UserProperties, 0, 3+len(attrs))
+	props = append(props, paho.UserProperty{Key: propCategory, Value: category})
+	if id != "" {
+		props = append(props, paho.UserProperty{Key: propID, Value: id})
+	}
+	if attempt > 1 {
+		props = append(props, paho.UserProperty{Key: propAttempt, Value: strconv.Itoa(attempt)})
+	}
+	for k, v := range attrs {
+		if strings.HasPrefix(k, propReserved) {
+			return nil, kernel.Permanent(fmt.Errorf("mqtt: attribute %q uses the reserved prefix %q", k, propReserved))
+		}
+		props = append(props, paho.UserProperty{Key: k, Value: v})
+	}
+	return props, nil
+}
+
+// driver is the emit and listen side: it receives from the shared session
+// buffer and settles by acking (manual acknowledgement), republishing
+// (Nack) or publishing to the dead-letter topic (DeadLetter).
+type driver struct {
+	sender
+	dlqTopic string
+
+	dlqMu sync.Mutex
+	dlq   *session // the dead-letter topic's session, opened on first use
+}
+
+func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error) {
+	timer := time.NewTimer(receiveWait)
+	defer timer.Stop()
+	var envs []kernel.Envelope
+	for len(envs) < max {
+		var dv *delivery
+		if len(envs) == 0 {
+			select {
+			case dv = <-d.s.buf:
+			case <-timer.C:
+				return nil, nil
+			case <-ctx.Done():
+				return nil, nil
+			}
+		} else {
+			select {
+			case dv = <-d.s.buf:
+			default:
+				return envs, nil
+			}
+		}
+		if dv.stale() {
+			continue // its connection is gone: the server sends it again
+		}
+		envs = append(envs, dv.envelope())
+	}
+	return envs, nil
+}
+
+func (d *driver) Ack(_ context.Context, handles []any) error {
+	var errs []error
+	for _, h := range handles {
+		if err := h.(*delivery).ack(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Nack republishes each message with its attempt raised, then acks the
+// original: MQTT has no negative ack. When the republish fails the message
+// is handed to this process's receivers again instead (it stays unacked on
+// the server, so it is not lost either way). The delay is not honoured.
+func (d *driver) Nack(ctx context.Context, handles []any, _ time.Duration) error {
+	var errs []error
+	for _, h := range handles {
+		dv := h.(*delivery)
+		if dv.stale() {
+			continue
+		}
+		if err := dv.requeue(ctx, dv.attempt()+1); err != nil {
+			dv.bump++
+			select {
+			case d.s.buf <- dv:
+			default:
+				errs = append(errs, fmt.Errorf("%w; the server redelivers it after the next reconnect", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeadLetter publishes each message, with its category, id, attributes and
+// attempt, to the dead-letter topic, then acks the original. The first call
+// makes this process's session on the dead-letter topic a member of its
+// shared subscription, so the dead letters are kept until read.
+func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
+	if err := d.openDLQ(); err != nil {
+		return err
+	}
+	var errs []error
+	for _, h := range handles {
+		dv := h.(*delivery)
+		if dv.stale() {
+			continue
+		}
+		if err := dv.forward(ctx, d.dlqTopic); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *driver) openDLQ() error {
+	d.dlqMu.Lock()
+	defer d.dlqMu.Unlock()
+	if d.dlq != nil {
+		return nil
+	}
+	s, err := acquire(d.cfg, d.dlqTopic, true)
+	if err != nil {
+		return fmt.Errorf("mqtt: dead-letter topic %s: %w", d.dlqTopic, err)
+	}
+	d.dlq = s
+	return nil
+}
+
+// Close releases the sessions of the queue and of its dead letters.
+func (d *driver) Close() error {
+	d.dlqMu.Lock()
+	if d.dlq != nil {
+		d.dlq.release()
+		d.dlq = nil
+	}
+	d.dlqMu.Unlock()
+	return d.sender.Close()
+}
+
+// delivery is one received message and the client that must ack it.
+type delivery struct {
+	s    *session
+	cli  *paho.Client
+	pub  *paho.Publish
+	bump int // local redeliveries after a failed republish
+}
+
+// stale reports whether the connection that received the message is gone;
+// the server then sends it again on the next one, and acking it through the
+// old client would be meaningless.
+func (dv *delivery) stale() bool {
+	select {
+	case <-dv.cli.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+func (dv *delivery) props() paho.UserProperties {
+	if dv.pub.Properties == nil {
+		return nil
+	}
+	return dv.pub.Properties.User
+}
+
+// attempt is the delivery count: the attempt property (1 when absent), one
+// more when the server marks a resend (DUP), plus local redeliveries.
+func (dv *delivery) attempt() int {
+	n := 1
+	if v := dv.props().Get(propAttempt); v != "" {
+		if a, err := strconv.Atoi(v); err == nil && a > 0 {
+			n = a
+		}
+	}
+	if dv.pub.Duplicate() {
+		n++
+	}
+	return n + dv.bump
+}
+
+func (dv *delivery) envelope() kernel.Envelope {
+	env := kernel.Envelope{Payload: dv.pub.Payload, Attempt: dv.attempt(), Handle: dv}
+	for _, p := range dv.props() {
+		switch {
+		case p.Key == propCategory:
+			env.Category = p.Value
+		case p.Key == propID:
+			env.ID = p.Value
+		case strings.HasPrefix(p.Key, propReserved):
+		default:
+			if env.Attrs == nil {
+				env.Attrs = map[string]string{}
+			}
+			env.Attrs[p.Key] = p.Value
+		}
+	}
+	if env.ID == "" {
+		// Published by a non-swarm client: name it by topic and packet.
+		env.ID = dv.pub.Topic + "#" + strconv.Itoa(int(dv.pub.PacketID))
+	}
+	return env
+}
+
+func (dv *delivery) ack() error {
+	if dv.stale() {
+		return nil
+	}
+	if err := dv.cli.Ack(dv.pub); err != nil {
+		return fmt.Errorf("mqtt: ack on %s: %w", dv.s.where(), err)
+	}
+	return nil
+}
+
+// requeue republishes the message to its queue with attempt, then acks it.
+func (dv *delivery) requeue(ctx context.Context, attempt int) error {
+	return dv.republish(ctx, dv.s.topic, attempt)
+}
+
+// forward publishes the message to topic unchanged, then acks it.
+func (dv *delivery) forward(ctx context.Context, topic string) error {
+	return dv.republish(ctx, topic, dv.attempt())
+}
+
+func (dv *delivery) republish(ctx context.Context, topic string, attempt int) error {
+	props := make(paho.UserProperties, 0, len(dv.props())+1)
+	for _, p := range dv.props() {
+		if p.Key != propAttempt {
+			props = append(props, p)
+		}
+	}
+	if attempt > 1 {
+		props = append(props, paho.UserProperty{Key: propAttempt, Value: strconv.Itoa(attempt)})
+	}
+	if err := dv.s.publish(ctx, topic, dv.pub.Payload, props); err != nil {
+		return err
+	}
+	return dv.ack()
+}
