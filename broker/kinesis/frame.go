@@ -1,0 +1,127 @@
+package kinesis
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// A Kinesis record is a data blob and a partition key, nothing else, so the
+// category, id, attempt and attributes of a message travel in a small
+// length-prefixed header in front of the payload:
+//
+//	0xF5 0x01                      magic and version
+//	uvarint attempt                deliveries before this record (0 when emitted)
+//	uvarint len, category bytes
+//	uvarint len, id bytes
+//	uvarint count, then per attribute: uvarint len, key, uvarint len, value
+//	payload                        the rest of the blob, unchanged (binary-safe)
+//
+// 0xF5 never starts UTF-8 text nor JSON, so records written by other
+// producers are told apart and delivered as bare payloads with no category.
+const (
+	frameMagic   = 0xF5
+	frameVersion = 0x01
+)
+
+var errFrame = errors.New("kinesis: broken swarm frame")
+
+// frameSize is the header size of env, as frame would write it.
+func frameSize(env *kernel.Envelope, attempt int) int {
+	n := 2 + uvarintLen(uint64(attempt)) + strLen(env.Category) + strLen(env.ID) + uvarintLen(uint64(len(env.Attrs)))
+	for k, v := range env.Attrs {
+		n += strLen(k) + strLen(v)
+	}
+	return n
+}
+
+// frame returns the record data of env: the header, then the payload.
+func frame(env *kernel.Envelope, attempt int) []byte {
+	b := make([]byte, 0, frameSize(env, attempt)+len(env.Payload))
+	b = append(b, frameMagic, frameVersion)
+	b = binary.AppendUvarint(b, uint64(attempt))
+	b = appendStr(b, env.Category)
+	b = appendStr(b, env.ID)
+	b = binary.AppendUvarint(b, uint64(len(env.Attrs)))
+	for k, v := range env.Attrs {
+		b = appendStr(b, k)
+		b = appendStr(b, v)
+	}
+	return append(b, env.Payload...)
+}
+
+// unframe decodes record data into env, setting Attempt to the deliveries
+// before it plus one. Data without the magic is a foreign record: its whole
+// blob is the payload. The payload aliases data.
+func unframe(data []byte, env *kernel.Envelope) error {
+	if len(data) < 2 || data[0] != frameMagic || data[1] != frameVersion {
+		env.Payload, env.Attempt = data, 1
+		return nil
+	}
+	r := reader{b: data[2:]}
+	attempt := r.uvarint()
+	env.Category = r.str()
+	env.ID = r.str()
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		return errFrame
+	}
+	if n > 0 {
+		env.Attrs = make(map[string]string, n)
+		for range n {
+			k := r.str()
+			env.Attrs[k] = r.str()
+		}
+	}
+	if r.bad {
+		return errFrame
+	}
+	env.Attempt = int(attempt) + 1
+	env.Payload = r.b
+	return nil
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func strLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad = true
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) str() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.bad = true
+		r.b = nil
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
