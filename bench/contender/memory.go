@@ -18,6 +18,12 @@ import (
 	"github.com/swarm-go/swarm/listen"
 )
 
+func init() {
+	register(func(n int) Broker {
+		return Broker{Name: "memory", Order: 0, Raw: MemoryRaw(n), Swarm: MemorySwarm(n), Watermill: MemoryWatermill()}
+	})
+}
+
 // MemoryRaw is the in-process baseline: a buffered channel of encoded
 // messages, encoding/json on both sides.
 func MemoryRaw(n int) workload.Factory {

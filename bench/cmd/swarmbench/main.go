@@ -9,17 +9,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/swarm-go/swarm/bench/contender"
 	"github.com/swarm-go/swarm/bench/workload"
 )
-
-type broker struct {
-	name                  string
-	raw, swarm, watermill workload.Factory
-}
 
 type run struct {
 	name  string
@@ -30,6 +26,7 @@ type run struct {
 
 func main() {
 	n := flag.Int("n", 200_000, "messages per run of the 100-byte workloads")
+	only := flag.String("broker", "", "run only the brokers whose names contain this")
 	rss := flag.Int("rss", 0, "instead of the table, push this many messages through the memory broker to a slow consumer and report the peak RSS")
 	flag.Parse()
 	if *rss > 0 {
@@ -40,9 +37,6 @@ func main() {
 		return
 	}
 
-	brokers := []broker{
-		{"memory", contender.MemoryRaw(*n), contender.MemorySwarm(*n), contender.MemoryWatermill()},
-	}
 	runs := []run{
 		{"publish-then-consume 100B", 100, workload.Sequential, 1},
 		{"publish-then-consume 1KiB", 1024, workload.Sequential, 4},
@@ -53,7 +47,19 @@ func main() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "broker\tworkload\traw msgs/s\tswarm msgs/s\twatermill msgs/s\tswarm/raw\tswarm/watermill\tswarm p50\tswarm p99\tswarm allocs/msg\t")
 	seq := 0
-	for _, b := range brokers {
+	var notes []string
+	for _, b := range contender.Brokers(*n) {
+		if *only != "" && !strings.Contains(b.Name, *only) {
+			continue
+		}
+		if b.Setup != nil {
+			release, err := b.Setup()
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("%s skipped: %v", b.Name, err))
+				continue
+			}
+			defer release()
+		}
 		for _, r := range runs {
 			count := *n / r.scale
 			measure := func(f workload.Factory) workload.Result {
@@ -66,17 +72,20 @@ func main() {
 				runtime.GC()
 				return r.do(f2, fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), count, r.size)
 			}
-			raw, sw, wm := measure(b.raw), measure(b.swarm), measure(b.watermill)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", b.name, r.name,
+			raw, sw, wm := measure(b.Raw), measure(b.Swarm), measure(b.Watermill)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", b.Name, r.name,
 				rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), lat(sw.P50), lat(sw.P99), sw.AllocsPerMsg)
 			for _, res := range []workload.Result{raw, sw, wm} {
 				if res.Err != nil {
-					fmt.Fprintf(os.Stderr, "%s %s: %v\n", b.name, r.name, res.Err)
+					fmt.Fprintf(os.Stderr, "%s %s: %v\n", b.Name, r.name, res.Err)
 				}
 			}
 		}
 	}
 	tw.Flush()
+	for _, note := range notes {
+		fmt.Println(note)
+	}
 }
 
 func rate(r workload.Result) string {
