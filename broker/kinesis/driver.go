@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
+	"github.com/swarm-go/swarm/broker/kinesis/kinesiswire"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -140,7 +141,7 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	for i := range batch {
 		env := &batch[i]
 		key := d.partitionKey(env)
-		data := frame(env, 0)
+		data := kinesiswire.Frame(env, 0)
 		if n := len(data) + len(key); n > MaxRecordSize {
 			fail(i, kernel.Permanent(fmt.Errorf("kinesis %s: record of %d bytes (payload %d, header and key %d) exceeds %d: %w",
 				d.stream, n, len(env.Payload), n-len(env.Payload), MaxRecordSize, kernel.ErrTooLarge)))

@@ -8,7 +8,7 @@
 // by category (WithPartitionKey to change it); per-record failures are
 // retried alone by the kernel. Each record carries the category, id,
 // attempt and attributes in a small binary header before the payload (see
-// frame.go). A listener reads every shard of the stream, one goroutine per
+// kinesiswire). A listener reads every shard of the stream, one goroutine per
 // shard (parents of a reshard to their end before their children), into a
 // bounded buffer, and acks advance a checkpoint per shard over the
 // contiguous settled prefix (CheckpointStore; in memory by default).

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/swarm-go/swarm/broker/kinesis/kinesiswire"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -280,9 +281,7 @@ func (d *driver) end(sh *shard) {
 // (none unless WithDefaultCategory), its id the shard and sequence number.
 func (d *driver) entryOf(sh *shard, r *types.Record) *entry {
 	e := &entry{sh: sh, seq: aws.ToString(r.SequenceNumber), key: aws.ToString(r.PartitionKey)}
-	if err := unframe(r.Data, &e.env); err != nil {
-		e.env = kernel.Envelope{Payload: r.Data, Attempt: 1}
-	}
+	e.env = kinesiswire.Decode(r.Data)
 	if e.env.ID == "" {
 		e.env.ID = sh.id + "/" + e.seq
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/swarm-go/swarm/broker/kinesis/kinesiswire"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -156,7 +157,7 @@ func (d *driver) reput(ctx context.Context, stream string, es []*entry, dead boo
 				if key == "" {
 					key = d.partitionKey(&e.env)
 				}
-				recs[i] = types.PutRecordsRequestEntry{Data: frame(&e.env, attempt), PartitionKey: aws.String(key)}
+				recs[i] = types.PutRecordsRequestEntry{Data: kinesiswire.Frame(&e.env, attempt), PartitionKey: aws.String(key)}
 			}
 			errs := d.put(ctx, stream, recs)
 			var ok []*entry

@@ -3,48 +3,13 @@ package kinesis
 import (
 	"errors"
 	"net/url"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/swarm-go/swarm"
-	"github.com/swarm-go/swarm/kernel"
 )
-
-func TestFrameRoundTrip(t *testing.T) {
-	payload := make([]byte, 300)
-	for i := range payload {
-		payload[i] = byte(i)
-	}
-	in := kernel.Envelope{Category: "note.v2", ID: "id-1", Attrs: map[string]string{"tenant": "acme", "k\x00": "v\xff"}, Payload: payload}
-	var out kernel.Envelope
-	if err := unframe(frame(&in, 2), &out); err != nil {
-		t.Fatal(err)
-	}
-	if out.Category != in.Category || out.ID != in.ID || out.Attempt != 3 ||
-		!reflect.DeepEqual(out.Attrs, in.Attrs) || string(out.Payload) != string(payload) {
-		t.Fatalf("round trip changed the envelope: %+v", out)
-	}
-	if n := frameSize(&in, 2); n != len(frame(&in, 2))-len(payload) {
-		t.Fatalf("frameSize %d disagrees with frame", n)
-	}
-}
-
-func TestFrameForeignAndBroken(t *testing.T) {
-	var env kernel.Envelope
-	if err := unframe([]byte(`{"a":1}`), &env); err != nil || env.Category != "" || string(env.Payload) != `{"a":1}` || env.Attempt != 1 {
-		t.Fatalf("foreign record: %+v %v", env, err)
-	}
-	full := frame(&kernel.Envelope{Category: "c", ID: "i", Attrs: map[string]string{"a": "b"}}, 0)
-	for n := 2; n < len(full); n++ {
-		var e kernel.Envelope
-		if err := unframe(full[:n], &e); err == nil && n < len(full)-1 {
-			t.Fatalf("truncated frame of %d bytes decoded: %+v", n, e)
-		}
-	}
-}
 
 func TestOptionsValidation(t *testing.T) {
 	cases := []struct {

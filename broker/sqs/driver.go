@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	"github.com/swarm-go/swarm/broker/sqs/sqswire"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -86,7 +87,7 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	sizes := make([]int, 0, len(batch))
 	for i := range batch {
 		env := &batch[i]
-		body, encoding := encodeBody(env.Payload)
+		body, encoding := sqswire.EncodeBody(env.Payload)
 		attrs, attrSize, err := encodeAttrs(env, encoding)
 		if err != nil {
 			fail(i, err)

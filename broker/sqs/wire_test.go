@@ -2,7 +2,6 @@ package sqs
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -10,98 +9,23 @@ import (
 	"github.com/swarm-go/swarm/kernel"
 )
 
-func TestBodyRoundTrip(t *testing.T) {
-	for _, p := range [][]byte{
-		[]byte(`{"id":"o-1"}`), []byte("tab\tnew\nline\r"), []byte("héllo ✓ 𝄞"),
-		{}, {0}, {0xff, 0xfe}, []byte("\uFFFE"), []byte{0xed, 0xa0, 0x80}, // a surrogate
-	} {
-		body, enc := encodeBody(p)
-		env := &kernel.Envelope{Category: "c", ID: "i", Payload: p}
-		attrs, _, err := encodeAttrs(env, enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := decode(&types.Message{Body: aws.String(body), MessageAttributes: attrs}, "")
-		if !bytes.Equal(got.Payload, p) || got.Category != "c" || got.ID != "i" || got.Attrs != nil {
-			t.Errorf("%q (encoding %q) came back as %+v", p, enc, got)
-		}
-		if enc == "" && !validText([]byte(body)) {
-			t.Errorf("%q sent as text", p)
-		}
-	}
-}
-
-func TestAttrs(t *testing.T) {
-	env := &kernel.Envelope{Category: "c", ID: "i", Attrs: map[string]string{"tenant": "acme", "empty": ""}}
-	attrs, size, err := encodeAttrs(env, "")
+// decode adapts the SDK's message to the wire format: system and message
+// attributes (String, Number; Binary left out), body and id.
+func TestDecodeSDKMessage(t *testing.T) {
+	attrs, _, err := encodeAttrs(&kernel.Envelope{Category: "Order", ID: "e-1", Attrs: map[string]string{"tenant": "acme"}}, "base64")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(attrs) != 3 || size != len("tenant")+len("String")+len("acme")+len(CategoryAttr)+6+1+len(IDAttr)+6+1 {
-		t.Errorf("attrs %v size %d", attrs, size)
-	}
-	many := map[string]string{}
-	for _, k := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"} {
-		many[k] = "v"
-	}
-	if _, _, err := encodeAttrs(&kernel.Envelope{Category: "c", ID: "i", Attrs: many}, ""); !kernel.IsPermanent(err) {
-		t.Errorf("11 attributes: %v, want a permanent error", err)
-	}
-	if _, _, err := encodeAttrs(&kernel.Envelope{Attrs: map[string]string{CategoryAttr: "x"}}, ""); !kernel.IsPermanent(err) {
-		t.Errorf("reserved attribute: %v, want a permanent error", err)
-	}
-}
-
-// snsEnvelope is what SNS delivers to a queue without raw delivery.
-func snsEnvelope(t *testing.T, msg string, attrs map[string]string) string {
-	a := map[string]map[string]string{}
-	for k, v := range attrs {
-		a[k] = map[string]string{"Type": "String", "Value": v}
-	}
-	b, err := json.Marshal(map[string]any{
-		"Type": "Notification", "MessageId": "sns-1", "TopicArn": "arn:aws:sns:us-east-1:000000000000:orders",
-		"Message": msg, "Timestamp": "2026-01-01T00:00:00.000Z", "MessageAttributes": a,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func TestDecodeNotification(t *testing.T) {
-	body := snsEnvelope(t, `{"id":"o-1"}`, map[string]string{CategoryAttr: "Order", IDAttr: "e-1", "tenant": "acme"})
-	got := decode(&types.Message{Body: aws.String(body), MessageId: aws.String("sqs-1"),
-		Attributes: map[string]string{"ApproximateReceiveCount": "3"}}, "")
-	if string(got.Payload) != `{"id":"o-1"}` || got.Category != "Order" || got.ID != "e-1" ||
-		got.Attrs["tenant"] != "acme" || len(got.Attrs) != 1 || got.Attempt != 3 {
+	attrs["blob"] = types.MessageAttributeValue{DataType: aws.String("Binary"), BinaryValue: []byte{1}}
+	attrs["n"] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String("7")}
+	got := decode(&types.Message{Body: aws.String("AP8="), MessageId: aws.String("sqs-1"), MessageAttributes: attrs,
+		Attributes: map[string]string{"ApproximateReceiveCount": "4"}}, "d")
+	if !bytes.Equal(got.Payload, []byte{0, 0xff}) || got.Category != "Order" || got.ID != "e-1" || got.Attempt != 4 ||
+		len(got.Attrs) != 2 || got.Attrs["tenant"] != "acme" || got.Attrs["n"] != "7" {
 		t.Errorf("decoded %+v", got)
 	}
-
-	// Without attributes: the SNS message id, the default category.
-	got = decode(&types.Message{Body: aws.String(snsEnvelope(t, "hi", nil))}, "Note")
-	if string(got.Payload) != "hi" || got.ID != "sns-1" || got.Category != "Note" || got.Attempt != 1 {
-		t.Errorf("decoded %+v", got)
-	}
-
-	// Binary payload through the envelope.
-	b, enc := encodeBody([]byte{0, 0xff})
-	got = decode(&types.Message{Body: aws.String(snsEnvelope(t, b, map[string]string{EncodingAttr: enc, CategoryAttr: "blob"}))}, "")
-	if !bytes.Equal(got.Payload, []byte{0, 0xff}) || got.Category != "blob" {
-		t.Errorf("decoded %+v", got)
-	}
-
-	// A swarm message whose payload looks like a notification stays as it is.
-	attrs, _, _ := encodeAttrs(&kernel.Envelope{Category: "raw", ID: "x"}, "")
-	got = decode(&types.Message{Body: aws.String(body), MessageAttributes: attrs}, "")
-	if string(got.Payload) != body || got.Category != "raw" {
-		t.Errorf("a swarm message was unwrapped: %+v", got)
-	}
-
-	// Not JSON, or JSON of another kind: the body as it is.
-	for _, s := range []string{`{"Type":"Notification"`, `{"Type":"Notification","Message":"x"}`, "plain"} {
-		if got := decode(&types.Message{Body: aws.String(s)}, "d"); string(got.Payload) != s {
-			t.Errorf("%q decoded as %q", s, got.Payload)
-		}
+	if a := attrs[CategoryAttr]; aws.ToString(a.DataType) != "String" || aws.ToString(a.StringValue) != "Order" {
+		t.Errorf("category attribute %+v", a)
 	}
 }
 

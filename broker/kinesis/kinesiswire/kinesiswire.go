@@ -1,4 +1,7 @@
-package kinesis
+// Package kinesiswire is swarm's record format on Amazon Kinesis, in one
+// place for every reader and writer of it: the kinesis broker and Lambda
+// functions fed by Kinesis (broker/lambda).
+package kinesiswire
 
 import (
 	"encoding/binary"
@@ -25,10 +28,13 @@ const (
 	frameVersion = 0x01
 )
 
-var errFrame = errors.New("kinesis: broken swarm frame")
+// ErrBroken is returned by Unframe for data that starts like a swarm frame
+// but does not decode as one.
+var ErrBroken = errors.New("kinesis: broken swarm frame")
 
-// frameSize is the header size of env, as frame would write it.
-func frameSize(env *kernel.Envelope, attempt int) int {
+// HeaderSize is the size of the header Frame writes in front of env's
+// payload.
+func HeaderSize(env *kernel.Envelope, attempt int) int {
 	n := 2 + uvarintLen(uint64(attempt)) + strLen(env.Category) + strLen(env.ID) + uvarintLen(uint64(len(env.Attrs)))
 	for k, v := range env.Attrs {
 		n += strLen(k) + strLen(v)
@@ -36,9 +42,10 @@ func frameSize(env *kernel.Envelope, attempt int) int {
 	return n
 }
 
-// frame returns the record data of env: the header, then the payload.
-func frame(env *kernel.Envelope, attempt int) []byte {
-	b := make([]byte, 0, frameSize(env, attempt)+len(env.Payload))
+// Frame returns the record data of env: the header, then the payload.
+// attempt is the number of deliveries before this record (0 when emitted).
+func Frame(env *kernel.Envelope, attempt int) []byte {
+	b := make([]byte, 0, HeaderSize(env, attempt)+len(env.Payload))
 	b = append(b, frameMagic, frameVersion)
 	b = binary.AppendUvarint(b, uint64(attempt))
 	b = appendStr(b, env.Category)
@@ -51,11 +58,14 @@ func frame(env *kernel.Envelope, attempt int) []byte {
 	return append(b, env.Payload...)
 }
 
-// unframe decodes record data into env, setting Attempt to the deliveries
-// before it plus one. Data without the magic is a foreign record: its whole
-// blob is the payload. The payload aliases data.
-func unframe(data []byte, env *kernel.Envelope) error {
-	if len(data) < 2 || data[0] != frameMagic || data[1] != frameVersion {
+// Unframe decodes record data into env: category, id, attributes, payload,
+// and Attempt as the deliveries before this record plus one. Data without
+// the frame's magic is a foreign record (IsFrame false): its whole blob is
+// the payload, with no category, and Attempt 1. Data that starts like a
+// frame but is truncated or malformed fails with ErrBroken. The payload
+// aliases data.
+func Unframe(data []byte, env *kernel.Envelope) error {
+	if !IsFrame(data) {
 		env.Payload, env.Attempt = data, 1
 		return nil
 	}
@@ -65,7 +75,7 @@ func unframe(data []byte, env *kernel.Envelope) error {
 	env.ID = r.str()
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
-		return errFrame
+		return ErrBroken
 	}
 	if n > 0 {
 		env.Attrs = make(map[string]string, n)
@@ -75,11 +85,29 @@ func unframe(data []byte, env *kernel.Envelope) error {
 		}
 	}
 	if r.bad {
-		return errFrame
+		return ErrBroken
 	}
 	env.Attempt = int(attempt) + 1
 	env.Payload = r.b
 	return nil
+}
+
+// Decode decodes record data as Unframe does, except that a broken frame
+// is not an error: like a foreign record, it is delivered as a bare payload
+// with no category (the listener then reports it as of unknown category, or
+// the reader gives it its default one).
+func Decode(data []byte) kernel.Envelope {
+	var env kernel.Envelope
+	if Unframe(data, &env) != nil {
+		return kernel.Envelope{Payload: data, Attempt: 1}
+	}
+	return env
+}
+
+// IsFrame reports whether data starts with the swarm frame's magic and
+// version, that is whether a swarm emitter wrote it.
+func IsFrame(data []byte) bool {
+	return len(data) >= 2 && data[0] == frameMagic && data[1] == frameVersion
 }
 
 func appendStr(b []byte, s string) []byte {
