@@ -208,8 +208,11 @@ func (f *flight) stop() {
 // release hands every unsettled delivery back to the broker at once, so
 // another consumer gets it without waiting for its lease to run out.
 func (k *Kernel) release() {
-	handles := k.flight.unsettled()
-	if len(handles) == 0 || k.rx == nil {
+	if k.rx == nil {
+		return
+	}
+	handles := append(k.flight.unsettled(), k.releaseHeld()...)
+	if len(handles) == 0 {
 		return
 	}
 	k.flight.done(len(handles))

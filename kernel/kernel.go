@@ -53,6 +53,7 @@ type Kernel struct {
 	recvStop  context.CancelFunc
 	recvDone  sync.WaitGroup
 	flight    flight
+	holds     holds
 
 	closeOnce sync.Once
 	closeErr  error

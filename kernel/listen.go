@@ -123,23 +123,31 @@ func (in *Inbox) Settle(ctx context.Context, ss []Settlement) {
 		}
 	}
 	for _, s := range fails {
-		k.fail(ctx, s.Digest, s.Err)
+		if k.fail(ctx, s.Digest, s.Err) {
+			settled-- // its slot is freed when the hold ends
+		}
 	}
 	k.flight.done(settled)
 }
 
 // fail releases a claimed delivery for redelivery after its backoff, or
-// dead-letters it when its attempts are exhausted.
-func (k *Kernel) fail(ctx context.Context, d Digest, cause error) {
+// dead-letters it when its attempts are exhausted. It reports whether the
+// kernel holds the delivery to wait out the backoff itself (brokers without
+// Delay); the delivery then keeps its in-flight slot until released.
+func (k *Kernel) fail(ctx context.Context, d Digest, cause error) (held bool) {
 	env := d.Envelope()
 	if !k.caps.Redelivery || env.Attempt >= k.cfg.Redelivery.Attempts() {
 		k.deadLetter(ctx, []Digest{d}, fmt.Errorf("%w (%d): %w", ErrMaxAttempts, env.Attempt, cause))
-		return
+		return false
 	}
 	delay := k.cfg.Redelivery.Delay(env.Attempt)
+	if delay > 0 && !k.caps.Delay && k.hold(d, delay) {
+		return true
+	}
 	if err := k.rx.Nack(ctx, []any{env.Handle}, delay); err != nil {
 		k.Report(errorOf("nack", d, err))
 	}
+	return false
 }
 
 // deadLetter moves claimed deliveries to the broker's dead-letter destination
@@ -321,8 +329,9 @@ func (k *Kernel) unroutable(ctx context.Context, d Digest) {
 	if env.Attempt < k.cfg.Redelivery.Attempts() && k.caps.Redelivery {
 		k.Report(errorOf("route", d, err))
 	}
-	k.fail(ctx, d, err)
-	k.flight.done(1)
+	if !k.fail(ctx, d, err) {
+		k.flight.done(1)
+	}
 }
 
 // Abandon tells the kernel the application will not get these deliveries

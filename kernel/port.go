@@ -88,7 +88,9 @@ type Capabilities struct {
 	// Redelivery: unsettled and nacked deliveries come back with a higher
 	// Attempt.
 	Redelivery bool
-	// Delay: Nack honours its delay.
+	// Delay: Nack honours its delay. Without it the kernel waits out a failed
+	// delivery's backoff itself, holding the delivery (and its in-flight
+	// slot), then nacks it with no delay.
 	Delay bool
 	// ConsumerGroups: several receivers on one queue compete for messages
 	// rather than each receiving all of them.

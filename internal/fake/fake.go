@@ -25,6 +25,14 @@ type Driver struct {
 	receives []time.Time
 	acked    []any
 	nacked   []any
+	nacks    []Nack
+}
+
+// Nack is one nacked handle: when, and with which delay.
+type Nack struct {
+	Handle any
+	Delay  time.Duration
+	At     time.Time
 }
 
 func (d *Driver) Capabilities() kernel.Capabilities { return d.Caps }
@@ -99,11 +107,22 @@ func (d *Driver) Ack(_ context.Context, handles []any) error {
 	return nil
 }
 
-func (d *Driver) Nack(_ context.Context, handles []any, _ time.Duration) error {
+func (d *Driver) Nack(_ context.Context, handles []any, delay time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.nacked = append(d.nacked, handles...)
+	now := time.Now()
+	for _, h := range handles {
+		d.nacks = append(d.nacks, Nack{Handle: h, Delay: delay, At: now})
+	}
 	return nil
+}
+
+// Nacks returns every nack so far, in order.
+func (d *Driver) Nacks() []Nack {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Nack(nil), d.nacks...)
 }
 
 // Settled returns the handles acked and nacked so far.
