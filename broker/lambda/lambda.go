@@ -52,8 +52,9 @@ func WithDeadlineMargin(d time.Duration) Option {
 	return func(c *config) { c.margin = d }
 }
 
-// WithCategory sets the category of sources whose records carry none
-// (DynamoDB Streams, S3, and Kinesis records not written by swarm).
+// WithCategory sets the category of records that carry none: every record
+// of DynamoDB Streams and S3, SQS messages without the swarm-category
+// attribute, and Kinesis records not written by swarm.
 func WithCategory(name string) Option {
 	return func(c *config) { c.category = name }
 }

@@ -2,7 +2,6 @@ package lambda_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -104,22 +103,7 @@ func TestDynamoDBFunction(t *testing.T) {
 		dynamoRecord("102", "MODIFY", "a-3", 7),
 		dynamoRecord("103", "INSERT", "a-4", -1),
 	}, ",") + `]}`
-	res := invoke(t, s, event, 10*time.Second)
-	if res.Failed {
-		t.Fatalf("invocation failed: %s", res.ErrorMsg)
-	}
-	var resp struct {
-		BatchItemFailures []struct {
-			ItemIdentifier string `json:"itemIdentifier"`
-		} `json:"batchItemFailures"`
-	}
-	if err := json.Unmarshal(res.Body, &resp); err != nil {
-		t.Fatalf("response %s: %v", res.Body, err)
-	}
-	var got []string
-	for _, f := range resp.BatchItemFailures {
-		got = append(got, f.ItemIdentifier)
-	}
+	got := batchItemFailures(t, invoke(t, s, event, 10*time.Second))
 	if strings.Join(got, ",") != "101,103" {
 		t.Fatalf("batch item failures %v, want the sequence numbers 101 and 103", got)
 	}

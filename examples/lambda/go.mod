@@ -6,9 +6,32 @@ require (
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/swarm-go/swarm v0.0.0-00010101000000-000000000000
 	github.com/swarm-go/swarm/broker/lambda v0.0.0-00010101000000-000000000000
+	github.com/swarm-go/swarm/broker/sqs v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/aws/aws-sdk-go-v2 v1.47.7 // indirect
+	github.com/aws/aws-sdk-go-v2/config v1.33.15 // indirect
+	github.com/aws/aws-sdk-go-v2/credentials v1.20.15 // indirect
+	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.7 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.10 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.10 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/v4a v1.5.10 // indirect
+	github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi v1.35.0 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.24 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/presigned-url v1.14.10 // indirect
+	github.com/aws/aws-sdk-go-v2/service/signin v1.12.3 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sqs v1.52.10 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sso v1.39.3 // indirect
+	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.3 // indirect
+	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8 // indirect
+	github.com/aws/smithy-go v1.28.8 // indirect
+	github.com/swarm-go/swarm/broker/kinesis v0.0.0-00010101000000-000000000000 // indirect
 )
 
 replace (
 	github.com/swarm-go/swarm => ../..
+	github.com/swarm-go/swarm/broker/kinesis => ../../broker/kinesis
 	github.com/swarm-go/swarm/broker/lambda => ../../broker/lambda
+	github.com/swarm-go/swarm/broker/sqs => ../../broker/sqs
 )

@@ -2,6 +2,13 @@
 // Runtime API (next invocation, response, error), so tests run a real
 // function binary, built with lambda.Start, exactly as the Lambda service
 // drives it, with real event JSON.
+//
+// Like Lambda, the server freezes the function's process (SIGSTOP) as soon
+// as it has answered an invocation and thaws it (SIGCONT) for the next one,
+// so work the function leaves running after it answers, such as emits not
+// yet sent, does not progress in between. When the tests run with the race
+// detector, the function is built with it too, and a data race it reports
+// fails the test.
 package runtimeapi
 
 import (
@@ -44,6 +51,7 @@ type Server struct {
 	mu      sync.Mutex
 	pending map[string]*invocation
 	initErr chan string
+	proc    *os.Process // the function, frozen between invocations
 }
 
 // New starts a server; Close stops it.
@@ -96,6 +104,11 @@ func (s *Server) serveResult(failed bool) http.HandlerFunc {
 			http.Error(w, "unknown invocation", http.StatusBadRequest)
 			return
 		}
+		// Freeze before acknowledging the answer: from here the function
+		// does nothing until the next invocation.
+		if p := s.process(); p != nil {
+			freeze(p)
+		}
 		res := Result{Body: b, Failed: failed}
 		if failed {
 			var e struct {
@@ -121,6 +134,9 @@ func (s *Server) Invoke(ctx context.Context, event []byte, timeout time.Duration
 	s.mu.Lock()
 	s.pending[inv.id] = inv
 	s.mu.Unlock()
+	if p := s.process(); p != nil {
+		thaw(p)
+	}
 	select {
 	case s.next <- inv:
 	case msg := <-s.initErr:
@@ -136,13 +152,25 @@ func (s *Server) Invoke(ctx context.Context, event []byte, timeout time.Duration
 	}
 }
 
+func (s *Server) process() *os.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
+}
+
 // Function builds the main package in dir (a path relative to the test's
 // working directory) and runs it against s with env added, as the Lambda
-// service runs a provided.al2023 bootstrap. It stops at the end of the test.
+// service runs a provided.al2023 bootstrap. It stops at the end of the
+// test, failing it if the race detector reported a data race. Run one
+// function per server.
 func (s *Server) Function(t testing.TB, dir string, env ...string) {
 	t.Helper()
 	bin := t.TempDir() + "/bootstrap"
-	build := exec.Command("go", "build", "-o", bin, ".")
+	args := []string{"build", "-o", bin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", dir, err, out)
@@ -162,9 +190,15 @@ func (s *Server) Function(t testing.TB, dir string, env ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
+	s.mu.Lock()
+	s.proc = cmd.Process
+	s.mu.Unlock()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		if strings.Contains(out.String(), "WARNING: DATA RACE") {
+			t.Errorf("the function %s reported a data race", dir)
+		}
 		if t.Failed() {
 			t.Logf("function output:\n%s", out.String())
 		}
