@@ -21,6 +21,10 @@ type Broker struct {
 	// must) and returns a function that releases what it started. An error
 	// skips the broker with that error as the note.
 	Setup func() (release func(), err error)
+	// Scale divides the message count of every run (0 and 1: the full
+	// count), for brokers slow enough (emulators) that the full count would
+	// take minutes.
+	Scale int
 }
 
 var (

@@ -192,7 +192,10 @@ type driver struct {
 }
 
 func (d *driver) Capabilities() kernel.Capabilities {
-	return kernel.Capabilities{Redelivery: true, LongPoll: true, MaxBatch: 100}
+	// Delay: a failed record is reported at once and the source applies
+	// its own retry delay; the kernel must not hold it for its backoff,
+	// which would keep the invocation waiting.
+	return kernel.Capabilities{Redelivery: true, Delay: true, LongPoll: true, MaxBatch: 100}
 }
 
 // Receive waits for the first record and takes what else is ready. Records

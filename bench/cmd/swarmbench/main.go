@@ -61,7 +61,7 @@ func main() {
 			defer release()
 		}
 		for _, r := range runs {
-			count := *n / r.scale
+			count := *n / r.scale / max(b.Scale, 1)
 			measure := func(f workload.Factory) workload.Result {
 				if f == nil {
 					return workload.Result{}
