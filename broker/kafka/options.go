@@ -69,7 +69,7 @@ func defaultConfig() config {
 		createTopics: true,
 		dialTimeout:  10 * time.Second,
 		setupTimeout: 15 * time.Second,
-		linger:       5 * time.Millisecond,
+		linger:       0,
 		pollWait:     500 * time.Millisecond,
 		delivery:     30 * time.Second,
 		session:      45 * time.Second,
@@ -165,8 +165,10 @@ func WithSetupTimeout(d time.Duration) Option {
 	return func(c *config) { c.setupTimeout = d }
 }
 
-// WithLinger sets how long the producer waits to fill a batch (default
-// 5ms), so a lone message still leaves at once and a burst is batched.
+// WithLinger sets how long the producer waits to fill a batch (default 0:
+// none). The kernel already hands each send a whole batch of what was
+// emitted and waits for it to be accepted, so a linger only adds its length
+// to every batch; a burst is batched either way.
 func WithLinger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }
 }
