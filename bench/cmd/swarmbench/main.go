@@ -28,7 +28,21 @@ func main() {
 	n := flag.Int("n", 200_000, "messages per run of the 100-byte workloads")
 	only := flag.String("broker", "", "run only the brokers whose names contain this")
 	rss := flag.Int("rss", 0, "instead of the table, push this many messages through the memory broker to a slow consumer and report the peak RSS")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	which := flag.String("contenders", "raw,swarm,watermill", "run only these contenders (comma-separated), e.g. -contenders swarm with -cpuprofile")
 	flag.Parse()
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
+	enabled := map[string]bool{}
+	for _, c := range strings.Split(*which, ",") {
+		enabled[strings.TrimSpace(c)] = true
+	}
 	if *rss > 0 {
 		if err := memoryBound(*rss); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -72,7 +86,13 @@ func main() {
 				runtime.GC()
 				return r.do(f2, fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), count, r.size)
 			}
-			raw, sw, wm := measure(b.Raw), measure(b.Swarm), measure(b.Watermill)
+			pick := func(name string, f workload.Factory) workload.Factory {
+				if !enabled[name] {
+					return nil
+				}
+				return f
+			}
+			raw, sw, wm := measure(pick("raw", b.Raw)), measure(pick("swarm", b.Swarm)), measure(pick("watermill", b.Watermill))
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", b.Name, r.name,
 				rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), lat(sw.P50), lat(sw.P99), sw.AllocsPerMsg)
 			for _, res := range []workload.Result{raw, sw, wm} {
