@@ -101,6 +101,12 @@ func (r *natsRaw) Publish(ctx context.Context, n int, msg func(int) workload.Pay
 }
 
 func (r *natsRaw) Consume(ctx context.Context, n int, got func(workload.Payload)) error {
+	if _, ok := ctx.Deadline(); !ok {
+		// nats.go's context-taking calls require a deadline.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+	}
 	it, err := r.cons.Messages(jetstream.PullMaxMessages(natsPrefetch))
 	if err != nil {
 		return fmt.Errorf("pull from %s: %w", r.subject, err)
