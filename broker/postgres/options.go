@@ -24,7 +24,7 @@ const (
 // Bounds of one statement: messages per send and receive, payload bytes
 // per send (raised to the payload limit when that is larger).
 const (
-	maxBatch      = 256
+	maxBatch      = 1000
 	maxBatchBytes = 8 << 20
 )
 

@@ -65,6 +65,9 @@ func Schema(name string) (string, error) {
 // deliverable once it has passed. attempt counts deliveries and doubles as
 // the lease token of a handle. Dead letters are rows of the queue
 // "<queue>.dlq". The index serves the FIFO scan of one queue.
+// The fillfactor leaves room on each page so that a lease (an UPDATE of
+// visible_at and attempt, neither indexed) is a HOT update that writes no
+// index entry: it halves the cost of a receive on a backlog.
 func (t table) ddl() string {
 	return `CREATE TABLE IF NOT EXISTS ` + t.ident + ` (
 	id         bigserial   PRIMARY KEY,
@@ -76,7 +79,7 @@ func (t table) ddl() string {
 	attempt    integer     NOT NULL DEFAULT 0,
 	visible_at timestamptz NOT NULL DEFAULT now(),
 	created_at timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 50);
 CREATE INDEX IF NOT EXISTS ` + t.local + ` ON ` + t.ident + ` (queue, id);
 `
 }
