@@ -26,79 +26,141 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func
 		enq:   enq,
 		dlq:   dlq,
 		limit: max(caps.MaxBatch*max(caps.SendConcurrency, 1), 1),
+		out:   make(chan batch[T]),
+		spare: make(chan batch[T], 1),
+		sent:  make(chan struct{}),
 	}
+	go w.send()
 	go w.run()
 	return enq, dlq
 }
 
-// pump moves values from enq to the broker in order, batch by batch.
+// pump moves values from enq to the broker in order, batch by batch. Two
+// goroutines share the work: run encodes values into the next batch while
+// send waits for the broker to accept the previous one, so the round trip
+// of a send is not paid again for the encoding, and values that arrive
+// during a send make up the next batch (larger batches when the broker is
+// slow, one-value batches when it keeps up). At most two batches of limit
+// values exist at once: the one being sent and the one being filled.
 type pump[T any] struct {
 	enc   encoder[T]
 	enq   chan T
 	dlq   chan T
 	limit int
 
+	cur   batch[T]      // being filled by run
+	out   chan batch[T] // run -> send, unbuffered
+	spare chan batch[T] // send -> run, emptied batches for reuse
+	sent  chan struct{} // closed when send returns
+}
+
+// batch is values and their envelopes, in order; done, when set, is closed
+// once the batch and every one before it were sent (a flush).
+type batch[T any] struct {
 	vals []T
 	envs []kernel.Envelope
+	done chan struct{}
 }
 
 func (w *pump[T]) run() {
 	closing := w.enc.e.Kernel().Closing()
+	flushes := w.enc.e.Flushes()
 	for {
+		if !w.drain(w.limit) {
+			w.finish(false)
+			return
+		}
+		// With a batch in hand, hand it over as soon as send is free;
+		// meanwhile keep filling it while there is room.
+		var out chan batch[T]
+		var in chan T
+		if len(w.cur.envs) > 0 {
+			out = w.out
+		}
+		if len(w.cur.envs) < w.limit {
+			in = w.enq
+		}
 		select {
-		case v, ok := <-w.enq:
+		case out <- w.cur:
+			w.cur = w.fresh()
+		case v, ok := <-in:
 			if !ok {
-				w.stop()
+				w.finish(false)
 				return
 			}
 			w.add(v)
-			open := w.drain(w.limit)
-			w.flush()
-			if !open {
-				w.stop()
-				return
-			}
-		case done := <-w.enc.e.Flushes():
+		case done := <-flushes:
 			open := w.drain(-1)
-			w.flush()
-			close(done)
+			w.handOver(done)
 			if !open {
-				w.stop()
+				w.finish(false)
 				return
 			}
 		case <-closing:
 			// Flush everything handed over before Close, then report what
 			// comes later.
 			open := w.drain(-1)
-			w.flush()
-			w.stop()
-			if open {
-				sink(w.enc.e.Kernel(), w.enc.e.Category(), w.enq)
-			}
+			w.finish(open)
 			return
 		}
 	}
 }
 
-// drain adds the values already buffered on enq, up to limit (all when
-// limit < 0), flushing whenever a batch is full. It reports whether enq is
+// drain adds the values already buffered on enq without waiting, up to
+// limit values in the current batch, or all of them when limit < 0 (then
+// full batches are handed over, waiting for send). It reports whether enq is
 // still open.
 func (w *pump[T]) drain(limit int) bool {
-	for limit < 0 || len(w.envs) < limit {
+	for limit < 0 || len(w.cur.envs) < limit {
 		select {
 		case v, ok := <-w.enq:
 			if !ok {
 				return false
 			}
 			w.add(v)
-			if limit < 0 && len(w.envs) >= w.limit {
-				w.flush()
+			if limit < 0 && len(w.cur.envs) >= w.limit {
+				w.handOver(nil)
 			}
 		default:
 			return true
 		}
 	}
 	return true
+}
+
+// handOver gives the current batch to send, waiting until it takes it, and
+// starts a new one. With done set, send closes it once the batch is sent,
+// even an empty batch.
+func (w *pump[T]) handOver(done chan struct{}) {
+	if len(w.cur.envs) == 0 && done == nil {
+		return
+	}
+	w.cur.done = done
+	w.out <- w.cur
+	w.cur = w.fresh()
+}
+
+// finish hands over what remains, waits until send has sent it, and closes
+// dlq. With open set (Close came before the application closed enq), later
+// values are reported as not sent.
+func (w *pump[T]) finish(open bool) {
+	w.handOver(nil)
+	close(w.out)
+	<-w.sent
+	w.stop()
+	if open {
+		sink(w.enc.e.Kernel(), w.enc.e.Category(), w.enq)
+	}
+}
+
+// fresh returns an empty batch, reusing one send has finished with.
+func (w *pump[T]) fresh() batch[T] {
+	select {
+	case b := <-w.spare:
+		return b
+	default:
+		return batch[T]{}
+	}
 }
 
 func (w *pump[T]) add(v T) {
@@ -108,23 +170,34 @@ func (w *pump[T]) add(v T) {
 		w.deadLetter(v)
 		return
 	}
-	w.vals = append(w.vals, v)
-	w.envs = append(w.envs, env)
+	w.cur.vals = append(w.cur.vals, v)
+	w.cur.envs = append(w.cur.envs, env)
 }
 
-func (w *pump[T]) flush() {
-	if len(w.envs) == 0 {
-		return
-	}
-	errs := w.enc.e.Send(context.Background(), w.envs)
-	for i, err := range errs {
-		if err != nil {
-			w.deadLetter(w.vals[i])
+// send sends the batches run hands over, one at a time and in order, until
+// run closes out.
+func (w *pump[T]) send() {
+	defer close(w.sent)
+	for b := range w.out {
+		if len(b.envs) > 0 {
+			errs := w.enc.e.Send(context.Background(), b.envs)
+			for i, err := range errs {
+				if err != nil {
+					w.deadLetter(b.vals[i])
+				}
+			}
+		}
+		if b.done != nil {
+			close(b.done)
+		}
+		clear(b.vals)
+		clear(b.envs)
+		b.vals, b.envs, b.done = b.vals[:0], b.envs[:0], nil
+		select {
+		case w.spare <- b:
+		default:
 		}
 	}
-	clear(w.vals)
-	clear(w.envs)
-	w.vals, w.envs = w.vals[:0], w.envs[:0]
 }
 
 // deadLetter hands v back to the application without ever blocking the

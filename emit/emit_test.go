@@ -3,6 +3,7 @@ package emit_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +104,54 @@ func TestFlush(t *testing.T) {
 		t.Fatalf("%d of 10 sent when Flush returned", sent)
 	}
 	close(enq)
+}
+
+// While the broker is busy with one batch, the channel keeps taking values
+// into the next (up to the batch limit beyond the channel's own buffer), and
+// they are sent in order once the broker is free.
+func TestFillsNextBatchDuringSend(t *testing.T) {
+	gate := make(chan struct{})
+	inSend := make(chan struct{}, 1)
+	d := &fake.Driver{Caps: kernel.Capabilities{MaxBatch: 10, Ordered: true}, Fail: func(env kernel.Envelope, _ int) error {
+		if string(env.Payload) == `{"ID":0}` {
+			inSend <- struct{}{}
+			<-gate // the broker takes its time with the first batch
+		}
+		return nil
+	}}
+	cfg, err := kernel.NewConfig(swarm.WithEmitCapacity(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernel.New(cfg, "fake://q", d)
+	enq, _ := emit.Typed[Order](k)
+	enq <- Order{ID: 0}
+	<-inSend
+	// 10 for the next batch and 5 for the channel's buffer.
+	for i := 1; i <= 15; i++ {
+		select {
+		case enq <- Order{ID: i}:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("value %d blocked while the first batch was being sent", i)
+		}
+	}
+	close(gate)
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(enq)
+	var got []string
+	for _, b := range d.Sends() {
+		for _, env := range b {
+			got = append(got, string(env.Payload))
+		}
+	}
+	if len(got) != 16 {
+		t.Fatalf("%d values sent, want 16: %v", len(got), got)
+	}
+	for i, p := range got {
+		if want := `{"ID":` + strconv.Itoa(i) + `}`; p != want {
+			t.Fatalf("value %d sent as %s, want %s (order lost)", i, p, want)
+		}
+	}
 }
