@@ -26,6 +26,7 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func
 		enq:   enq,
 		dlq:   dlq,
 		limit: max(caps.MaxBatch*max(caps.SendConcurrency, 1), 1),
+		bytes: caps.MaxBatchBytes * max(caps.SendConcurrency, 1),
 		out:   make(chan batch[T]),
 		spare: make(chan batch[T], 1),
 		sent:  make(chan struct{}),
@@ -46,7 +47,8 @@ type pump[T any] struct {
 	enc   encoder[T]
 	enq   chan T
 	dlq   chan T
-	limit int
+	limit int // values per batch
+	bytes int // payload bytes per batch, when > 0
 
 	cur   batch[T]      // being filled by run
 	out   chan batch[T] // run -> send, unbuffered
@@ -57,16 +59,22 @@ type pump[T any] struct {
 // batch is values and their envelopes, in order; done, when set, is closed
 // once the batch and every one before it were sent (a flush).
 type batch[T any] struct {
-	vals []T
-	envs []kernel.Envelope
-	done chan struct{}
+	vals  []T
+	envs  []kernel.Envelope
+	bytes int
+	done  chan struct{}
+}
+
+// full reports whether the batch being filled has reached a limit.
+func (w *pump[T]) full() bool {
+	return len(w.cur.envs) >= w.limit || (w.bytes > 0 && w.cur.bytes >= w.bytes)
 }
 
 func (w *pump[T]) run() {
 	closing := w.enc.e.Kernel().Closing()
 	flushes := w.enc.e.Flushes()
 	for {
-		if !w.drain(w.limit) {
+		if !w.drain(false) {
 			w.finish(false)
 			return
 		}
@@ -77,7 +85,7 @@ func (w *pump[T]) run() {
 		if len(w.cur.envs) > 0 {
 			out = w.out
 		}
-		if len(w.cur.envs) < w.limit {
+		if !w.full() {
 			in = w.enq
 		}
 		select {
@@ -90,7 +98,7 @@ func (w *pump[T]) run() {
 			}
 			w.add(v)
 		case done := <-flushes:
-			open := w.drain(-1)
+			open := w.drain(true)
 			w.handOver(done)
 			if !open {
 				w.finish(false)
@@ -99,26 +107,25 @@ func (w *pump[T]) run() {
 		case <-closing:
 			// Flush everything handed over before Close, then report what
 			// comes later.
-			open := w.drain(-1)
+			open := w.drain(true)
 			w.finish(open)
 			return
 		}
 	}
 }
 
-// drain adds the values already buffered on enq without waiting, up to
-// limit values in the current batch, or all of them when limit < 0 (then
-// full batches are handed over, waiting for send). It reports whether enq is
-// still open.
-func (w *pump[T]) drain(limit int) bool {
-	for limit < 0 || len(w.cur.envs) < limit {
+// drain adds the values already buffered on enq without waiting, until
+// the current batch is full, or all of them with all set (then full batches
+// are handed over, waiting for send). It reports whether enq is still open.
+func (w *pump[T]) drain(all bool) bool {
+	for all || !w.full() {
 		select {
 		case v, ok := <-w.enq:
 			if !ok {
 				return false
 			}
 			w.add(v)
-			if limit < 0 && len(w.cur.envs) >= w.limit {
+			if all && w.full() {
 				w.handOver(nil)
 			}
 		default:
@@ -172,6 +179,7 @@ func (w *pump[T]) add(v T) {
 	}
 	w.cur.vals = append(w.cur.vals, v)
 	w.cur.envs = append(w.cur.envs, env)
+	w.cur.bytes += len(env.Payload)
 }
 
 // send sends the batches run hands over, one at a time and in order, until
@@ -192,7 +200,7 @@ func (w *pump[T]) send() {
 		}
 		clear(b.vals)
 		clear(b.envs)
-		b.vals, b.envs, b.done = b.vals[:0], b.envs[:0], nil
+		b.vals, b.envs, b.bytes, b.done = b.vals[:0], b.envs[:0], 0, nil
 		select {
 		case w.spare <- b:
 		default:

@@ -155,3 +155,40 @@ func TestFillsNextBatchDuringSend(t *testing.T) {
 		}
 	}
 }
+
+// The batch filled during a send is bounded by bytes as well as by count:
+// once it holds MaxBatchBytes, the channel's buffer is all that remains and
+// the application waits (back-pressure, bounded memory).
+func TestNextBatchBoundedByBytes(t *testing.T) {
+	gate := make(chan struct{})
+	inSend := make(chan struct{}, 1)
+	d := &fake.Driver{Caps: kernel.Capabilities{MaxBatch: 100, MaxBatchBytes: 16, Ordered: true}, Fail: func(env kernel.Envelope, _ int) error {
+		if string(env.Payload) == `{"ID":0}` {
+			inSend <- struct{}{}
+			<-gate
+		}
+		return nil
+	}}
+	cfg, err := kernel.NewConfig(swarm.WithEmitCapacity(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernel.New(cfg, "fake://q", d)
+	defer func() { close(gate); _ = k.Close() }()
+	enq, _ := emit.Typed[Order](k)
+	enq <- Order{ID: 0}
+	<-inSend
+	// Payloads are 8 bytes: 2 fill the next batch, 5 fill the buffer.
+	for i := 1; i <= 7; i++ {
+		select {
+		case enq <- Order{ID: i}:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("value %d blocked before the byte bound", i)
+		}
+	}
+	select {
+	case enq <- Order{ID: 8}:
+		t.Fatal("value 8 was taken: the batch being filled ignores MaxBatchBytes")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
