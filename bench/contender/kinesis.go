@@ -24,7 +24,7 @@ const kinesisPoll = 50 * time.Millisecond
 func init() {
 	register(func(int) Broker {
 		e := &kinesisEmulator{}
-		return Broker{Name: "kinesis", Order: 70, Raw: e.raw, Swarm: e.swarm, Setup: e.setup, Scale: 10}
+		return Broker{Name: "kinesis", Order: 70, Raw: e.raw, Swarm: e.swarm, Setup: e.setup, Scale: 5}
 	})
 }
 

@@ -38,7 +38,7 @@ func init() {
 	register(func(int) Broker {
 		e := &sqsEmulator{}
 		return Broker{Name: "sqs", Order: 60, Raw: e.raw, Swarm: e.swarm, Watermill: e.watermill,
-			Setup: e.setup, Scale: 10}
+			Setup: e.setup, Scale: 5}
 	})
 }
 
