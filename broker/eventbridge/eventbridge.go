@@ -22,22 +22,14 @@
 package eventbridge
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/internal/awsconf"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -75,20 +67,12 @@ func NewEmitter(opts ...Option) (*Emitter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventbridge: %w", err)
 	}
-	awsCfg, hc, err := loadAWS(&c)
+	conn, err := c.Load("eventbridge")
 	if err != nil {
 		return nil, err
 	}
-	client := eventbridge.NewFromConfig(awsCfg, func(o *eventbridge.Options) {
-		if c.endpoint != "" {
-			o.BaseEndpoint = aws.String(c.endpoint)
-		}
-	})
-	where := c.endpoint
-	if where == "" {
-		where = awsCfg.Region
-	}
-	d := &driver{c: client, http: hc, cfg: c, where: "eventbridge://" + hostOf(where) + "/" + busName(c.bus)}
+	client := eventbridge.NewFromConfig(conn.Config, func(o *eventbridge.Options) { o.BaseEndpoint = c.BaseEndpoint() })
+	d := &driver{c: client, http: conn.HTTP, cfg: c, where: "eventbridge://" + conn.Host + "/" + busName(c.bus)}
 	return &Emitter{k: kernel.New(kcfg, d.where, d), d: d}, nil
 }
 
@@ -112,101 +96,8 @@ func (c *config) validate() error {
 		return bad("request timeout is %v, want a positive duration", c.requestTimeout)
 	case c.sendConcurrency < 1 || c.sendConcurrency > 64:
 		return bad("send concurrency is %d, want 1 to 64", c.sendConcurrency)
-	case c.endpoint != "":
-		u, err := url.Parse(c.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("endpoint %q is not an http(s) URL", redact(c.endpoint))
-		}
-		if u.User != nil {
-			return bad("endpoint %q holds credentials; use WithCredentials", redact(c.endpoint))
-		}
 	}
-	return nil
-}
-
-// loadAWS builds the AWS configuration: the caller's, or the default chain,
-// with the emitter's overrides on top. It returns the HTTP client it built,
-// so Close can drop its idle connections.
-func loadAWS(c *config) (aws.Config, *http.Client, error) {
-	loopback := c.endpoint != "" && isLoopback(c.endpoint)
-	// Test servers accept any credentials; without this the default chain
-	// would end by asking the EC2 metadata service, off this machine.
-	if c.creds == nil && loopback && c.awsConfig == nil &&
-		os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		c.creds = credentials.NewStaticCredentialsProvider("swarm", "swarm", "")
-	}
-	var hc aws.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = 64
-		if c.tls != nil {
-			t.TLSClientConfig = c.tls.Clone()
-		}
-	})
-	var cfg aws.Config
-	if c.awsConfig != nil {
-		cfg = c.awsConfig.Copy()
-		if c.tls != nil || cfg.HTTPClient == nil {
-			cfg.HTTPClient = hc
-		}
-	} else {
-		lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc)}
-		if loopback {
-			lo = append(lo, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-		}
-		var err error
-		if cfg, err = awsconfig.LoadDefaultConfig(context.Background(), lo...); err != nil {
-			return aws.Config{}, nil, fmt.Errorf("eventbridge: load the AWS configuration: %w", err)
-		}
-	}
-	var own *http.Client
-	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		cfg.HTTPClient = b.Freeze()
-		own, _ = cfg.HTTPClient.(*http.Client)
-	}
-	if c.region != "" {
-		cfg.Region = c.region
-	}
-	if cfg.Region == "" && loopback {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, nil, fmt.Errorf("%w: eventbridge: no AWS region: set AWS_REGION or use eventbridge.WithRegion", swarm.ErrConfig)
-	}
-	if c.creds != nil {
-		cfg.Credentials = aws.NewCredentialsCache(c.creds)
-	}
-	return cfg, own, nil
-}
-
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-func hostOf(endpoint string) string {
-	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return endpoint
-}
-
-// redact drops user info from a URL for error messages.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		u.User = nil
-		return u.String()
-	}
-	if i := strings.Index(s, "@"); i >= 0 {
-		return "..." + s[i:]
-	}
-	return s
+	return c.Settings.Validate("eventbridge bus " + c.bus)
 }
 
 func init() {
@@ -219,42 +110,17 @@ func init() {
 // package documentation), with opts applied after the URL's settings. The
 // query takes source, region, tls and concurrency.
 func Open(u *url.URL, opts ...Option) (*Emitter, error) {
-	if u.Scheme != "eventbridge" {
-		return nil, fmt.Errorf("%w: eventbridge: URL scheme is %q, want eventbridge", swarm.ErrConfig, u.Scheme)
+	t, err := awsconf.ParseURL(u, "eventbridge")
+	if err != nil {
+		return nil, err
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%w: eventbridge: credentials in the URL are not accepted; use the AWS credential chain or eventbridge.WithCredentials", swarm.ErrConfig)
-	}
-	path := strings.Trim(u.Path, "/")
-	bus := path
-	var pre []Option
-	if path == "" {
-		bus = u.Host
-	} else if u.Host != "" {
-		scheme := "https"
-		if isLoopback("http://" + u.Host) {
-			scheme = "http"
-		}
-		switch t := u.Query().Get("tls"); t {
-		case "true", "1":
-			scheme = "https"
-		case "false", "0":
-			scheme = "http"
-		case "":
-		default:
-			return nil, fmt.Errorf("%w: eventbridge: tls=%q, want true or false", swarm.ErrConfig, t)
-		}
-		pre = append(pre, WithEndpoint(scheme+"://"+u.Host))
-	}
-	if bus != "" {
-		pre = append(pre, WithEventBus(bus))
+	pre := []Option{func(c *config) { t.Apply(&c.Settings) }}
+	if t.Name != "" {
+		pre = append(pre, WithEventBus(t.Name))
 	}
 	q := u.Query()
 	if s := q.Get("source"); s != "" {
 		pre = append(pre, WithSource(s))
-	}
-	if r := q.Get("region"); r != "" {
-		pre = append(pre, WithRegion(r))
 	}
 	if s := q.Get("concurrency"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/internal/awsconf"
 )
 
 // Option configures an EventBridge emitter. Options are checked by
@@ -14,12 +15,7 @@ type Option func(*config)
 
 type config struct {
 	kernel []swarm.Option
-
-	endpoint  string
-	region    string
-	creds     aws.CredentialsProvider
-	awsConfig *aws.Config
-	tls       *tls.Config
+	awsconf.Settings
 
 	bus             string
 	source          string
@@ -61,29 +57,29 @@ func WithSource(source string) Option {
 // endpoint or a test server. On a loopback endpoint, missing credentials and
 // region default to dummy ones.
 func WithEndpoint(url string) Option {
-	return func(c *config) { c.endpoint = url }
+	return func(c *config) { c.Endpoint = url }
 }
 
 // WithRegion sets the AWS region, overriding the default chain.
 func WithRegion(region string) Option {
-	return func(c *config) { c.region = region }
+	return func(c *config) { c.Region = region }
 }
 
 // WithCredentials sets the credentials provider, overriding the default
 // chain. Credentials are never logged nor put in errors.
 func WithCredentials(p aws.CredentialsProvider) Option {
-	return func(c *config) { c.creds = p }
+	return func(c *config) { c.Credentials = p }
 }
 
 // WithAWSConfig uses cfg instead of loading the default configuration.
 // WithRegion, WithCredentials and WithTLS still apply on top of it.
 func WithAWSConfig(cfg aws.Config) Option {
-	return func(c *config) { c.awsConfig = &cfg }
+	return func(c *config) { c.AWSConfig = &cfg }
 }
 
 // WithTLS sets the TLS configuration of the HTTPS connections.
 func WithTLS(cfg *tls.Config) Option {
-	return func(c *config) { c.tls = cfg }
+	return func(c *config) { c.TLS = cfg }
 }
 
 // WithRequestTimeout bounds every PutEvents call (default 30s).

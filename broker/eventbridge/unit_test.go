@@ -38,7 +38,7 @@ func TestOpenURL(t *testing.T) {
 	}
 	defer e.Close()
 	c := e.d.cfg
-	if c.bus != "orders" || c.source != "com.example" || c.sendConcurrency != 2 || c.endpoint != "http://127.0.0.1:4010" {
+	if c.bus != "orders" || c.source != "com.example" || c.sendConcurrency != 2 || c.Endpoint != "http://127.0.0.1:4010" {
 		t.Errorf("config from URL: %+v", c)
 	}
 	if e.Kernel().Queue() != "eventbridge://127.0.0.1:4010/orders" {

@@ -31,23 +31,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/internal/awsconf"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -91,20 +84,12 @@ func New(name string, opts ...Option) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kinesis: %w", err)
 	}
-	awsCfg, hc, err := loadAWS(&c)
+	conn, err := c.Load("kinesis")
 	if err != nil {
 		return nil, err
 	}
-	client := kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
-		if c.endpoint != "" {
-			o.BaseEndpoint = aws.String(c.endpoint)
-		}
-	})
-	where := c.endpoint
-	if where == "" {
-		where = awsCfg.Region
-	}
-	d := newDriver(client, hc, name, "kinesis://"+hostOf(where)+"/"+name, c)
+	client := kinesis.NewFromConfig(conn.Config, func(o *kinesis.Options) { o.BaseEndpoint = c.BaseEndpoint() })
+	d := newDriver(client, conn.HTTP, name, "kinesis://"+conn.Host+"/"+name, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*c.requestTimeout)
 	defer cancel()
 	for _, s := range []string{name, c.deadLetter} {
@@ -142,69 +127,8 @@ func (c *config) validate(name string) error {
 		return bad("dead-letter stream %q is not a valid stream name", c.deadLetter)
 	case c.deadLetter == name:
 		return bad("the dead-letter stream is the stream itself")
-	case c.endpoint != "":
-		u, err := url.Parse(c.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("endpoint %q is not an http(s) URL", redact(c.endpoint))
-		}
-		if u.User != nil {
-			return bad("endpoint %q holds credentials; use WithCredentials", redact(c.endpoint))
-		}
 	}
-	return nil
-}
-
-// loadAWS builds the AWS configuration: the caller's, or the default chain,
-// with the broker's overrides on top. It returns the HTTP client it built,
-// so Close can drop its idle connections.
-func loadAWS(c *config) (aws.Config, *http.Client, error) {
-	loopback := c.endpoint != "" && isLoopback(c.endpoint)
-	// Emulators accept any credentials; without this the default chain
-	// would end by asking the EC2 metadata service, off this machine.
-	if c.creds == nil && loopback && c.awsConfig == nil &&
-		os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		c.creds = credentials.NewStaticCredentialsProvider("swarm", "swarm", "")
-	}
-	var hc aws.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = 64 // one reader per shard plus the emitter
-		if c.tls != nil {
-			t.TLSClientConfig = c.tls.Clone()
-		}
-	})
-	var cfg aws.Config
-	if c.awsConfig != nil {
-		cfg = c.awsConfig.Copy()
-		if c.tls != nil || cfg.HTTPClient == nil {
-			cfg.HTTPClient = hc
-		}
-	} else {
-		lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc)}
-		if loopback {
-			lo = append(lo, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-		}
-		var err error
-		if cfg, err = awsconfig.LoadDefaultConfig(context.Background(), lo...); err != nil {
-			return aws.Config{}, nil, fmt.Errorf("kinesis: load the AWS configuration: %w", err)
-		}
-	}
-	var own *http.Client
-	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		cfg.HTTPClient = b.Freeze()
-		own, _ = cfg.HTTPClient.(*http.Client)
-	}
-	if c.region != "" {
-		cfg.Region = c.region
-	}
-	if cfg.Region == "" && loopback {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, nil, fmt.Errorf("%w: kinesis: no AWS region: set AWS_REGION or use kinesis.WithRegion", swarm.ErrConfig)
-	}
-	if c.creds != nil {
-		cfg.Credentials = aws.NewCredentialsCache(c.creds)
-	}
-	return cfg, own, nil
+	return c.Settings.Validate("kinesis " + name)
 }
 
 // ensureStream waits until stream is active, creating it when missing and
@@ -234,37 +158,8 @@ func (d *driver) ensureStream(ctx context.Context, stream string) error {
 	return nil
 }
 
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-func hostOf(endpoint string) string {
-	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return endpoint
-}
-
-// redact drops user info from a URL for error messages.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		u.User = nil
-		return u.String()
-	}
-	if i := strings.Index(s, "@"); i >= 0 {
-		return "..." + s[i:]
-	}
-	return s
-}
+// hostOf is the host of a URL such as d.where, for error messages.
+var hostOf = awsconf.HostOf
 
 func init() {
 	swarm.Register("kinesis", func(u *url.URL, opts ...swarm.Option) (swarm.Broker, error) {
@@ -275,37 +170,12 @@ func init() {
 // Open opens the stream a kinesis:// URL names (see the package
 // documentation), with opts applied after the URL's settings.
 func Open(u *url.URL, opts ...Option) (*Broker, error) {
-	if u.Scheme != "kinesis" {
-		return nil, fmt.Errorf("%w: kinesis: URL scheme is %q, want kinesis", swarm.ErrConfig, u.Scheme)
+	t, err := awsconf.ParseURL(u, "kinesis")
+	if err != nil {
+		return nil, err
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%w: kinesis: credentials in the URL are not accepted; use the AWS credential chain or kinesis.WithCredentials", swarm.ErrConfig)
-	}
-	path := strings.Trim(u.Path, "/")
-	name := path
-	var pre []Option
-	if path == "" {
-		name = u.Host
-	} else if u.Host != "" {
-		scheme := "https"
-		if isLoopback("http://" + u.Host) {
-			scheme = "http"
-		}
-		switch t := u.Query().Get("tls"); t {
-		case "true", "1":
-			scheme = "https"
-		case "false", "0":
-			scheme = "http"
-		case "":
-		default:
-			return nil, fmt.Errorf("%w: kinesis: tls=%q, want true or false", swarm.ErrConfig, t)
-		}
-		pre = append(pre, WithEndpoint(scheme+"://"+u.Host))
-	}
+	pre := []Option{func(c *config) { t.Apply(&c.Settings) }}
 	q := u.Query()
-	if r := q.Get("region"); r != "" {
-		pre = append(pre, WithRegion(r))
-	}
 	if s := q.Get("shards"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -316,5 +186,5 @@ func Open(u *url.URL, opts ...Option) (*Broker, error) {
 	if s := q.Get("dlq"); s != "" {
 		pre = append(pre, WithDeadLetterStream(s))
 	}
-	return New(name, append(pre, opts...)...)
+	return New(t.Name, append(pre, opts...)...)
 }

@@ -33,17 +33,17 @@ func TestTLSAndCredentialsWiring(t *testing.T) {
 
 	client := func(opts ...Option) *kinesis.Client {
 		c := defaults()
-		c.endpoint = srv.URL
-		c.region = "eu-west-1"
+		c.Endpoint = srv.URL
+		c.Region = "eu-west-1"
 		for _, o := range opts {
 			o(&c)
 		}
-		cfg, hc, err := loadAWS(&c)
+		conn, err := c.Load("kinesis")
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(hc.CloseIdleConnections)
-		return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+		t.Cleanup(conn.HTTP.CloseIdleConnections)
+		return kinesis.NewFromConfig(conn.Config, func(o *kinesis.Options) { o.BaseEndpoint = c.BaseEndpoint() })
 	}
 	in := &kinesis.PutRecordsInput{StreamName: aws.String("s"),
 		Records: []types.PutRecordsRequestEntry{{Data: []byte("x"), PartitionKey: aws.String("k")}}}

@@ -30,6 +30,7 @@ require (
 
 replace (
 	github.com/swarm-go/swarm => ../..
+	github.com/swarm-go/swarm/broker/internal/awsconf => ../internal/awsconf
 	github.com/swarm-go/swarm/broker/kinesis => ../kinesis
 	github.com/swarm-go/swarm/broker/sqs => ../sqs
 )

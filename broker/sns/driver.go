@@ -4,42 +4,42 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
+	"github.com/swarm-go/swarm/broker/sqs/sqswire"
 	"github.com/swarm-go/swarm/kernel"
 )
 
-// Message attributes set on every message; the same names as package
-// broker/sqs uses, which reads them back on a subscribed queue.
+// Message attributes set on every message: swarm's wire format on SQS
+// (package broker/sqs/sqswire), which broker/sqs reads back on a
+// subscribed queue.
 const (
 	// CategoryAttr carries the message's category; filter policies route
 	// on it.
-	CategoryAttr = "swarm-category"
+	CategoryAttr = sqswire.CategoryAttr
 	// IDAttr carries the id the emitter gave the message.
-	IDAttr = "swarm-id"
-	// EncodingAttr is "base64" when the payload is not valid UTF-8 text
-	// (SNS messages are strings), "empty" for an empty payload.
-	EncodingAttr = "swarm-encoding"
+	IDAttr = sqswire.IDAttr
+	// EncodingAttr is "base64" when the payload is not valid SQS text (SNS
+	// messages are strings, delivered to queues as SQS bodies), "empty" for
+	// an empty payload.
+	EncodingAttr = sqswire.EncodingAttr
 )
 
 const (
 	// MaxPayload is the SNS limit on one message, body and attributes, and
 	// on one PublishBatch call.
 	MaxPayload = 256 * 1024
-	// maxAttributes is the SNS limit on message attributes per message.
-	maxAttributes = 10
-	batchMax      = 10
+	// batchMax is the SNS limit on entries per PublishBatch call.
+	batchMax = 10
 )
 
 // driver is the kernel's port onto one topic: a Sender only.
@@ -125,8 +125,9 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	sizes := make([]int, 0, len(batch))
 	for i := range batch {
 		env := &batch[i]
-		body, encoding := encodeBody(env.Payload)
-		attrs, attrSize, err := encodeAttrs(env, encoding)
+		// SNS allows as many message attributes as SQS, 10.
+		body, encoding := sqswire.EncodeBody(env.Payload)
+		attrs, attrSize, err := sqswire.EncodeAttrs(env, encoding)
 		if err != nil {
 			fail(i, err)
 			continue
@@ -137,7 +138,7 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 				kernel.ErrTooLarge, size, d.where, MaxPayload))
 			continue
 		}
-		e := types.PublishBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), Message: aws.String(body), MessageAttributes: attrs}
+		e := types.PublishBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), Message: aws.String(body), MessageAttributes: snsAttrs(attrs)}
 		if d.fifo {
 			e.MessageGroupId = aws.String(d.group(env))
 			if !d.contentDedup {
@@ -256,59 +257,12 @@ func dedupID(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// encodeBody returns the SNS message for payload and the encoding it needs
-// ("" when the message is the payload). SQS, where SNS delivers, takes only
-// #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF.
-func encodeBody(p []byte) (string, string) {
-	if len(p) == 0 {
-		return " ", "empty"
-	}
-	for i := 0; i < len(p); {
-		c := p[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-				return base64.StdEncoding.EncodeToString(p), "base64"
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune(p[i:])
-		if r == utf8.RuneError && n == 1 || r == 0xFFFE || r == 0xFFFF {
-			return base64.StdEncoding.EncodeToString(p), "base64"
-		}
-		i += n
-	}
-	return string(p), ""
-}
-
-// encodeAttrs builds the message attributes of env and their size.
-func encodeAttrs(env *kernel.Envelope, encoding string) (map[string]types.MessageAttributeValue, int, error) {
-	attrs := make(map[string]types.MessageAttributeValue, len(env.Attrs)+3)
-	size := 0
-	put := func(name, value string) {
+// snsAttrs turns the attributes sqswire.EncodeAttrs made into SNS String
+// message attributes, which SNS delivers to SQS queues as they are.
+func snsAttrs(plain map[string]string) map[string]types.MessageAttributeValue {
+	attrs := make(map[string]types.MessageAttributeValue, len(plain))
+	for name, value := range plain {
 		attrs[name] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(value)}
-		size += len(name) + len("String") + len(value)
 	}
-	for name, value := range env.Attrs {
-		if value == "" {
-			continue // SNS rejects empty values; an empty attribute reads back as absent
-		}
-		if name == CategoryAttr || name == IDAttr || name == EncodingAttr {
-			return nil, 0, kernel.Permanent(fmt.Errorf("attribute %q is reserved by swarm", name))
-		}
-		put(name, value)
-	}
-	if env.Category != "" {
-		put(CategoryAttr, env.Category)
-	}
-	if env.ID != "" {
-		put(IDAttr, env.ID)
-	}
-	if encoding != "" {
-		put(EncodingAttr, encoding)
-	}
-	if len(attrs) > maxAttributes {
-		return nil, 0, kernel.Permanent(fmt.Errorf("%d message attributes with swarm's own, SNS allows %d", len(attrs), maxAttributes))
-	}
-	return attrs, size, nil
+	return attrs
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/internal/awsconf"
 )
 
 // Option configures an SNS emitter. Options are checked by NewEmitter,
@@ -14,12 +15,7 @@ type Option func(*config)
 
 type config struct {
 	kernel []swarm.Option
-
-	endpoint  string
-	region    string
-	creds     aws.CredentialsProvider
-	awsConfig *aws.Config
-	tls       *tls.Config
+	awsconf.Settings
 
 	sendConcurrency int
 	batchSize       int
@@ -41,29 +37,29 @@ func WithKernel(opts ...swarm.Option) Option {
 // "http://127.0.0.1:4566" for an emulator. On a loopback endpoint, missing
 // credentials and region default to dummy ones, since emulators accept any.
 func WithEndpoint(url string) Option {
-	return func(c *config) { c.endpoint = url }
+	return func(c *config) { c.Endpoint = url }
 }
 
 // WithRegion sets the AWS region, overriding the default chain.
 func WithRegion(region string) Option {
-	return func(c *config) { c.region = region }
+	return func(c *config) { c.Region = region }
 }
 
 // WithCredentials sets the credentials provider, overriding the default
 // chain. Credentials are never logged nor put in errors.
 func WithCredentials(p aws.CredentialsProvider) Option {
-	return func(c *config) { c.creds = p }
+	return func(c *config) { c.Credentials = p }
 }
 
 // WithAWSConfig uses cfg instead of loading the default configuration.
 // WithRegion, WithCredentials and WithTLS still apply on top of it.
 func WithAWSConfig(cfg aws.Config) Option {
-	return func(c *config) { c.awsConfig = &cfg }
+	return func(c *config) { c.AWSConfig = &cfg }
 }
 
 // WithTLS sets the TLS configuration of the HTTPS connections.
 func WithTLS(cfg *tls.Config) Option {
-	return func(c *config) { c.tls = cfg }
+	return func(c *config) { c.TLS = cfg }
 }
 
 // WithSendConcurrency sets how many PublishBatch calls of one emit channel

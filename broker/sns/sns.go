@@ -22,20 +22,13 @@ package sns
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/internal/awsconf"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -88,23 +81,12 @@ func NewEmitter(target string, opts ...Option) (*Emitter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sns: %w", err)
 	}
-	awsCfg, httpClient, err := loadAWS(&c)
+	conn, err := c.Load("sns")
 	if err != nil {
 		return nil, err
 	}
-	client := sns.NewFromConfig(awsCfg, func(o *sns.Options) {
-		if c.endpoint != "" {
-			o.BaseEndpoint = aws.String(c.endpoint)
-		}
-	})
-	where := c.endpoint
-	if where == "" {
-		where = awsCfg.Region
-	}
-	if u, err := url.Parse(where); err == nil && u.Host != "" {
-		where = u.Host
-	}
-	d := &driver{c: client, http: httpClient, cfg: c, where: "sns://" + where + "/" + name}
+	client := sns.NewFromConfig(conn.Config, func(o *sns.Options) { o.BaseEndpoint = c.BaseEndpoint() })
+	d := &driver{c: client, http: conn.HTTP, cfg: c, where: "sns://" + conn.Host + "/" + name}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.requestTimeout)
 	defer cancel()
 	if arn == "" {
@@ -132,78 +114,8 @@ func (c *config) validate(name string) error {
 		return bad("batch size is %d, want 1 to %d", c.batchSize, batchMax)
 	case c.requestTimeout <= 0:
 		return bad("request timeout is %v, want a positive duration", c.requestTimeout)
-	case c.endpoint != "":
-		u, err := url.Parse(c.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return bad("endpoint is not an http(s) URL without credentials")
-		}
 	}
-	return nil
-}
-
-// loadAWS builds the AWS configuration: the caller's, or the default chain,
-// with the emitter's overrides on top. It returns the HTTP client when it is
-// the emitter's own, so Close can drop its connections.
-func loadAWS(c *config) (aws.Config, *http.Client, error) {
-	loopback := c.endpoint != "" && isLoopback(c.endpoint)
-	// Emulators accept any credentials. Without this, the default chain
-	// would end by asking the EC2 metadata service, off this machine.
-	if c.creds == nil && loopback && c.awsConfig == nil &&
-		os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		c.creds = credentials.NewStaticCredentialsProvider("swarm", "swarm", "")
-	}
-	var hc aws.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = 64 // concurrent PublishBatch calls share one host
-		if c.tls != nil {
-			t.TLSClientConfig = c.tls.Clone()
-		}
-	})
-	var cfg aws.Config
-	if c.awsConfig != nil {
-		cfg = c.awsConfig.Copy()
-		if c.tls != nil || cfg.HTTPClient == nil {
-			cfg.HTTPClient = hc
-		}
-	} else {
-		lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc)}
-		if loopback {
-			lo = append(lo, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-		}
-		var err error
-		if cfg, err = awsconfig.LoadDefaultConfig(context.Background(), lo...); err != nil {
-			return aws.Config{}, nil, fmt.Errorf("sns: load the AWS configuration: %w", err)
-		}
-	}
-	var own *http.Client
-	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok && (c.awsConfig == nil || c.tls != nil || c.awsConfig.HTTPClient == nil) {
-		cfg.HTTPClient = b.Freeze()
-		own, _ = cfg.HTTPClient.(*http.Client)
-	}
-	if c.region != "" {
-		cfg.Region = c.region
-	}
-	if cfg.Region == "" && loopback {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, nil, fmt.Errorf("%w: sns: no AWS region: set AWS_REGION or use sns.WithRegion", swarm.ErrConfig)
-	}
-	if c.creds != nil {
-		cfg.Credentials = aws.NewCredentialsCache(c.creds)
-	}
-	return cfg, own, nil
-}
-
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
+	return c.Settings.Validate("sns " + name)
 }
 
 func init() {
@@ -215,37 +127,12 @@ func init() {
 // Open opens the topic a sns:// URL names (see the package documentation),
 // with opts applied after the URL's settings.
 func Open(u *url.URL, opts ...Option) (*Emitter, error) {
-	if u.Scheme != "sns" {
-		return nil, fmt.Errorf("%w: sns: URL scheme is %q, want sns", swarm.ErrConfig, u.Scheme)
+	t, err := awsconf.ParseURL(u, "sns")
+	if err != nil {
+		return nil, err
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%w: sns: credentials in the URL are not accepted; use the AWS credential chain or sns.WithCredentials", swarm.ErrConfig)
-	}
-	path := strings.Trim(u.Path, "/")
-	var pre []Option
-	name := path
-	if path == "" {
-		name = u.Host
-	} else if u.Host != "" {
-		scheme := "https"
-		if isLoopback("http://" + u.Host) {
-			scheme = "http"
-		}
-		switch v := u.Query().Get("tls"); v {
-		case "true", "1":
-			scheme = "https"
-		case "false", "0":
-			scheme = "http"
-		case "":
-		default:
-			return nil, fmt.Errorf("%w: sns: tls=%q, want true or false", swarm.ErrConfig, v)
-		}
-		pre = append(pre, WithEndpoint(scheme+"://"+u.Host))
-	}
-	if r := u.Query().Get("region"); r != "" {
-		pre = append(pre, WithRegion(r))
-	}
-	return NewEmitter(name, append(pre, opts...)...)
+	fromURL := func(c *config) { t.Apply(&c.Settings) }
+	return NewEmitter(t.Name, append([]Option{fromURL}, opts...)...)
 }
 
 // requestCtx bounds one SNS call.

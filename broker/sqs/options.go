@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/internal/awsconf"
 )
 
 // Option configures an SQS broker. Options are checked by New, which fails
@@ -14,12 +15,7 @@ type Option func(*config)
 
 type config struct {
 	kernel []swarm.Option
-
-	endpoint  string
-	region    string
-	creds     aws.CredentialsProvider
-	awsConfig *aws.Config
-	tls       *tls.Config
+	awsconf.Settings
 
 	receivers       int
 	sendConcurrency int
@@ -60,33 +56,33 @@ func WithKernel(opts ...swarm.Option) Option {
 // endpoint, missing credentials and region default to dummy ones, since
 // emulators accept any.
 func WithEndpoint(url string) Option {
-	return func(c *config) { c.endpoint = url }
+	return func(c *config) { c.Endpoint = url }
 }
 
 // WithRegion sets the AWS region, overriding the default chain (AWS_REGION,
 // the shared config profile).
 func WithRegion(region string) Option {
-	return func(c *config) { c.region = region }
+	return func(c *config) { c.Region = region }
 }
 
 // WithCredentials sets the credentials provider, overriding the default
 // chain (environment, shared files, SSO, web identity, container and EC2
 // roles). Credentials are never logged nor put in errors.
 func WithCredentials(p aws.CredentialsProvider) Option {
-	return func(c *config) { c.creds = p }
+	return func(c *config) { c.Credentials = p }
 }
 
 // WithAWSConfig uses cfg (from config.LoadDefaultConfig or built by hand)
 // instead of loading the default configuration. WithRegion, WithCredentials
 // and WithTLS still apply on top of it.
 func WithAWSConfig(cfg aws.Config) Option {
-	return func(c *config) { c.awsConfig = &cfg }
+	return func(c *config) { c.AWSConfig = &cfg }
 }
 
 // WithTLS sets the TLS configuration of the HTTPS connections (private CA,
 // client certificates, minimum version).
 func WithTLS(cfg *tls.Config) Option {
-	return func(c *config) { c.tls = cfg }
+	return func(c *config) { c.TLS = cfg }
 }
 
 // WithReceivers sets how many ReceiveMessage calls run at once (default 4,

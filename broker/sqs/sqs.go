@@ -28,23 +28,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/broker/internal/awsconf"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -95,22 +89,14 @@ func New(target string, opts ...Option) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqs: %w", err)
 	}
-	awsCfg, httpClient, err := loadAWS(&c)
+	conn, err := c.Load("sqs")
 	if err != nil {
 		return nil, err
 	}
-	client := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
-		if c.endpoint != "" {
-			o.BaseEndpoint = aws.String(c.endpoint)
-		}
-	})
-	d := &driver{c: client, http: httpClient, name: name, cfg: c, fifo: strings.HasSuffix(name, ".fifo")}
+	client := sqs.NewFromConfig(conn.Config, func(o *sqs.Options) { o.BaseEndpoint = c.BaseEndpoint() })
+	d := &driver{c: client, http: conn.HTTP, name: name, cfg: c, fifo: strings.HasSuffix(name, ".fifo")}
 	d.lease = leaseOf(kcfg.TimeToFlight)
-	where := c.endpoint
-	if where == "" {
-		where = awsCfg.Region
-	}
-	d.where = "sqs://" + hostOf(where) + "/" + name
+	d.where = "sqs://" + conn.Host + "/" + name
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.requestTimeout)
 	defer cancel()
@@ -147,13 +133,8 @@ func (c *config) validate(name string) error {
 		return bad("dead-letter queue name %q is not a valid SQS queue name", c.deadLetter)
 	case c.deadLetter == name:
 		return bad("the dead-letter queue is the queue itself")
-	case c.endpoint != "":
-		u, err := url.Parse(c.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return bad("endpoint %q is not an http(s) URL without credentials", redact(c.endpoint))
-		}
 	}
-	return nil
+	return c.Settings.Validate("sqs " + name)
 }
 
 // parseTarget splits a queue name or URL into the name and the URL ("" when
@@ -166,7 +147,7 @@ func parseTarget(target string) (name, queueURL string, err error) {
 		}
 		name = u.Path[strings.LastIndex(u.Path, "/")+1:]
 		if !queueName.MatchString(name) || u.User != nil {
-			return "", "", fmt.Errorf("%w: sqs: %q is not a queue URL", swarm.ErrConfig, redact(target))
+			return "", "", fmt.Errorf("%w: sqs: %q is not a queue URL", swarm.ErrConfig, awsconf.Redact(target))
 		}
 		return name, target, nil
 	}
@@ -175,96 +156,6 @@ func parseTarget(target string) (name, queueURL string, err error) {
 			swarm.ErrConfig, target)
 	}
 	return target, "", nil
-}
-
-// loadAWS builds the AWS configuration: the caller's, or the default chain,
-// with the broker's overrides on top.
-func loadAWS(c *config) (aws.Config, *http.Client, error) {
-	loopback := c.endpoint != "" && isLoopback(c.endpoint)
-	// Emulators accept any credentials. Without this, the default chain
-	// would end by asking the EC2 metadata service, off this machine.
-	if c.creds == nil && loopback && c.awsConfig == nil &&
-		os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
-		c.creds = credentials.NewStaticCredentialsProvider("swarm", "swarm", "")
-	}
-	// The SDK's buildable client (config applies AWS_CA_BUNDLE to it) with
-	// more idle connections: receivers, concurrent sends and settlements
-	// share one host.
-	var hc aws.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = 64
-		if c.tls != nil {
-			t.TLSClientConfig = c.tls.Clone()
-		}
-	})
-	var cfg aws.Config
-	if c.awsConfig != nil {
-		cfg = c.awsConfig.Copy()
-		if c.tls != nil || cfg.HTTPClient == nil {
-			cfg.HTTPClient = hc
-		}
-	} else {
-		lo := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(hc)}
-		if loopback {
-			lo = append(lo, awsconfig.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-		}
-		var err error
-		cfg, err = awsconfig.LoadDefaultConfig(context.Background(), lo...)
-		if err != nil {
-			return aws.Config{}, nil, fmt.Errorf("sqs: load the AWS configuration: %w", err)
-		}
-	}
-	// Build the client now that the configuration is final, so that Close
-	// can drop its idle connections; a client of the caller's is left alone.
-	var own *http.Client
-	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok && (c.awsConfig == nil || c.tls != nil || c.awsConfig.HTTPClient == nil) {
-		cfg.HTTPClient = b.Freeze()
-		own, _ = cfg.HTTPClient.(*http.Client)
-	}
-	if c.region != "" {
-		cfg.Region = c.region
-	}
-	if cfg.Region == "" && loopback {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Region == "" {
-		return aws.Config{}, nil, fmt.Errorf("%w: sqs: no AWS region: set AWS_REGION or use sqs.WithRegion", swarm.ErrConfig)
-	}
-	if c.creds != nil {
-		cfg.Credentials = aws.NewCredentialsCache(c.creds)
-	}
-	return cfg, own, nil
-}
-
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-func hostOf(endpoint string) string {
-	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return endpoint
-}
-
-// redact drops user info from a URL for error messages.
-func redact(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		u.User = nil
-		return u.String()
-	}
-	if i := strings.Index(s, "@"); i >= 0 {
-		return "..." + s[i:]
-	}
-	return s
 }
 
 // queueURL looks name up, creating the queue when missing and create is set.
@@ -350,35 +241,10 @@ func init() {
 // Open opens the queue a sqs:// URL names (see the package documentation),
 // with opts applied after the URL's settings.
 func Open(u *url.URL, opts ...Option) (*Broker, error) {
-	if u.Scheme != "sqs" {
-		return nil, fmt.Errorf("%w: sqs: URL scheme is %q, want sqs", swarm.ErrConfig, u.Scheme)
+	t, err := awsconf.ParseURL(u, "sqs")
+	if err != nil {
+		return nil, err
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%w: sqs: credentials in the URL are not accepted; use the AWS credential chain or sqs.WithCredentials", swarm.ErrConfig)
-	}
-	path := strings.Trim(u.Path, "/")
-	var pre []Option
-	name := path
-	if path == "" {
-		name = u.Host
-	} else if u.Host != "" {
-		scheme := "https"
-		if isLoopback("http://" + u.Host) {
-			scheme = "http"
-		}
-		switch u.Query().Get("tls") {
-		case "true", "1":
-			scheme = "https"
-		case "false", "0":
-			scheme = "http"
-		case "":
-		default:
-			return nil, fmt.Errorf("%w: sqs: tls=%q, want true or false", swarm.ErrConfig, u.Query().Get("tls"))
-		}
-		pre = append(pre, WithEndpoint(scheme+"://"+u.Host))
-	}
-	if r := u.Query().Get("region"); r != "" {
-		pre = append(pre, WithRegion(r))
-	}
-	return New(name, append(pre, opts...)...)
+	fromURL := func(c *config) { t.Apply(&c.Settings) }
+	return New(t.Name, append([]Option{fromURL}, opts...)...)
 }

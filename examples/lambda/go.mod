@@ -26,11 +26,13 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.3 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
+	github.com/swarm-go/swarm/broker/internal/awsconf v0.0.0-00010101000000-000000000000 // indirect
 	github.com/swarm-go/swarm/broker/kinesis v0.0.0-00010101000000-000000000000 // indirect
 )
 
 replace (
 	github.com/swarm-go/swarm => ../..
+	github.com/swarm-go/swarm/broker/internal/awsconf => ../../broker/internal/awsconf
 	github.com/swarm-go/swarm/broker/kinesis => ../../broker/kinesis
 	github.com/swarm-go/swarm/broker/lambda => ../../broker/lambda
 	github.com/swarm-go/swarm/broker/sqs => ../../broker/sqs
