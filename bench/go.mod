@@ -93,6 +93,7 @@ require (
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/swarm-go/swarm/broker/amqp v0.0.0-00010101000000-000000000000
+	github.com/swarm-go/swarm/broker/internal/awsconf v0.0.0-00010101000000-000000000000 // indirect
 	github.com/swarm-go/swarm/broker/kafka v0.0.0-00010101000000-000000000000
 	github.com/swarm-go/swarm/broker/kinesis v0.0.0-00010101000000-000000000000
 	github.com/swarm-go/swarm/broker/mqtt v0.0.0-00010101000000-000000000000
@@ -125,3 +126,5 @@ replace github.com/swarm-go/swarm/broker/kinesis => ../broker/kinesis
 replace github.com/swarm-go/swarm/broker/postgres => ../broker/postgres
 
 replace github.com/swarm-go/swarm/broker/mqtt => ../broker/mqtt
+
+replace github.com/swarm-go/swarm/broker/internal/awsconf => ../broker/internal/awsconf
