@@ -59,7 +59,7 @@ func main() {
 
 	fmt.Printf("swarmbench: %s/%s, %d CPUs, %s, n=%d\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), *n)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "broker\tworkload\traw msgs/s\tswarm msgs/s\twatermill msgs/s\tswarm/raw\tswarm/watermill\tswarm p50\tswarm p99\tswarm allocs/msg\t")
+	fmt.Fprintln(tw, "broker\tworkload\traw msgs/s\tswarm msgs/s\twatermill msgs/s\tswarm/raw\tswarm/watermill\tswarm p50\tswarm p99\tswarm allocs/msg\ttargets\t")
 	seq := 0
 	var notes []string
 	for _, b := range contender.Brokers(*n) {
@@ -93,8 +93,9 @@ func main() {
 				return f
 			}
 			raw, sw, wm := measure(pick("raw", b.Raw)), measure(pick("swarm", b.Swarm)), measure(pick("watermill", b.Watermill))
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", b.Name, r.name,
-				rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), lat(sw.P50), lat(sw.P99), sw.AllocsPerMsg)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t\n", b.Name, r.name,
+				rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), lat(sw.P50), lat(sw.P99), sw.AllocsPerMsg,
+				targets(b, raw, sw, wm))
 			for _, res := range []workload.Result{raw, sw, wm} {
 				if res.Err != nil {
 					fmt.Fprintf(os.Stderr, "%s %s: %v\n", b.Name, r.name, res.Err)
@@ -106,6 +107,36 @@ func main() {
 	for _, note := range notes {
 		fmt.Println(note)
 	}
+}
+
+// Targets of the benchmark (BENCHMARKS.md): swarm at 0.80x raw or more, and
+// ahead of Watermill (3x on the in-process broker).
+const (
+	rawTarget             = 0.80
+	watermillTarget       = 1.0
+	watermillTargetInProc = 3.0
+)
+
+// targets says which targets a row meets: "ok", or what it misses.
+func targets(b contender.Broker, raw, sw, wm workload.Result) string {
+	if sw.Rate == 0 {
+		return "-"
+	}
+	var miss []string
+	if raw.Rate > 0 && sw.Rate/raw.Rate < rawTarget {
+		miss = append(miss, fmt.Sprintf("MISS raw<%.2f", rawTarget))
+	}
+	want := watermillTarget
+	if b.Name == "memory" {
+		want = watermillTargetInProc
+	}
+	if wm.Rate > 0 && sw.Rate/wm.Rate < want {
+		miss = append(miss, fmt.Sprintf("MISS watermill<%.0fx", want))
+	}
+	if len(miss) == 0 {
+		return "ok"
+	}
+	return strings.Join(miss, ", ")
 }
 
 func rate(r workload.Result) string {
