@@ -5,10 +5,12 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,6 +31,7 @@ func main() {
 	only := flag.String("broker", "", "run only the brokers whose names contain this")
 	rss := flag.Int("rss", 0, "instead of the table, push this many messages through the memory broker to a slow consumer and report the peak RSS")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	reps := flag.Int("count", 3, "repetitions of each measurement (interleaved); the table shows the median")
 	which := flag.String("contenders", "raw,swarm,watermill", "run only these contenders (comma-separated), e.g. -contenders swarm with -cpuprofile")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -57,7 +60,7 @@ func main() {
 		{"concurrent 100B", 100, workload.Concurrent, 1},
 	}
 
-	fmt.Printf("swarmbench: %s/%s, %d CPUs, %s, n=%d\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), *n)
+	fmt.Printf("swarmbench: %s/%s, %d CPUs, %s, n=%d, median of %d\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), *n, *reps)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "broker\tworkload\traw msgs/s\tswarm msgs/s\twatermill msgs/s\tswarm/raw\tswarm/watermill\tswarm p50\tswarm p99\tswarm allocs/msg\ttargets\t")
 	seq := 0
@@ -92,7 +95,15 @@ func main() {
 				}
 				return f
 			}
-			raw, sw, wm := measure(pick("raw", b.Raw)), measure(pick("swarm", b.Swarm)), measure(pick("watermill", b.Watermill))
+			// Interleaved repetitions, the median of each: a shared machine
+			// drifts, and one short run can be off by half.
+			var raws, sws, wms []workload.Result
+			for range *reps {
+				raws = append(raws, measure(pick("raw", b.Raw)))
+				sws = append(sws, measure(pick("swarm", b.Swarm)))
+				wms = append(wms, measure(pick("watermill", b.Watermill)))
+			}
+			raw, sw, wm := median(raws), median(sws), median(wms)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t\n", b.Name, r.name,
 				rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), lat(sw.P50), lat(sw.P99), sw.AllocsPerMsg,
 				targets(b, raw, sw, wm))
@@ -137,6 +148,21 @@ func targets(b contender.Broker, raw, sw, wm workload.Result) string {
 		return "ok"
 	}
 	return strings.Join(miss, ", ")
+}
+
+// median returns the result of median rate; an error of any run is kept.
+func median(rs []workload.Result) workload.Result {
+	for _, r := range rs {
+		if r.Err != nil {
+			return r
+		}
+	}
+	if len(rs) == 0 {
+		return workload.Result{}
+	}
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b workload.Result) int { return cmp.Compare(a.Rate, b.Rate) })
+	return sorted[len(sorted)/2]
 }
 
 func rate(r workload.Result) string {
