@@ -18,36 +18,65 @@ type conn struct {
 	ready   chan struct{} // closed on the first connection
 	mu      sync.Mutex
 	up      bool
-	lastErr error // last connection error, for New's message
+	lastErr error           // last connection error, for New's message
+	live    context.Context // cancelled when the network connection now up drops
+	drop    context.CancelFunc
+}
+
+// current returns a context that is cancelled when the network connection
+// now up drops (already cancelled while none is up).
+func (c *conn) current() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live
 }
 
 // dial starts an autopaho connection, which reconnects with backoff until
 // closed. The receiving connection keeps its server session (clean start
-// false, session expiry) and acks manually; the publishing one starts clean
-// and ends its session when closed, as it holds no subscription.
+// false, session expiry) and acks manually. The publishing one keeps no
+// session (session expiry 0), as it holds no subscription: a publish in
+// flight when its connection drops is not resent by paho but fails, and the
+// kernel sends it again.
 func (s *session) dial(clientID string, receive bool) (*conn, error) {
 	c := &conn{ready: make(chan struct{})}
+	c.live, c.drop = context.WithCancel(context.Background())
+	c.drop()
 	rm := uint16(s.cfg.receiveMax)
+	expiry := uint32(s.cfg.expiry / time.Second)
+	if !receive {
+		expiry = 0
+	}
 	cc := autopaho.ClientConfig{
 		ServerUrls:                    s.cfg.servers,
 		TlsCfg:                        s.cfg.tls,
 		KeepAlive:                     uint16(s.cfg.keepAlive / time.Second),
 		CleanStartOnInitialConnection: !receive,
-		SessionExpiryInterval:         uint32(s.cfg.expiry / time.Second),
+		SessionExpiryInterval:         expiry,
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(100*time.Millisecond, 5*time.Second, 200*time.Millisecond, 2),
 		ConnectTimeout:                s.cfg.connect,
 		ConnectUsername:               s.cfg.username,
 		ConnectPassword:               []byte(s.cfg.password),
-		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, ca *paho.Connack) {
 			c.mu.Lock()
+			c.live, c.drop = context.WithCancel(context.Background())
+			again := c.up
 			if !c.up {
 				c.up = true
 				close(c.ready)
 			}
 			c.mu.Unlock()
 			if receive {
+				if again && !ca.SessionPresent {
+					s.lost()
+				}
 				s.resubscribe(cm)
 			}
+		},
+		OnConnectionDown: func() bool {
+			c.mu.Lock()
+			c.drop()
+			c.mu.Unlock()
+			return true // reconnect
 		},
 		OnConnectError: func(err error) {
 			c.mu.Lock()
@@ -70,11 +99,6 @@ func (s *session) dial(clientID string, receive bool) (*conn, error) {
 		cc.EnableManualAcknowledgment = true
 		cc.SendAcksInterval = sendAcksInterval
 		cc.OnPublishReceived = []func(paho.PublishReceived) (bool, error){s.onPublish}
-	} else {
-		zero := uint32(0)
-		cc.DisconnectPacketBuilder = func() *paho.Disconnect {
-			return &paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: &zero}}
-		}
 	}
 	cm, err := autopaho.NewConnection(context.Background(), cc)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -110,6 +111,7 @@ func envelopeProps(category, id string, attempt int, attrs map[string]string) (p
 type driver struct {
 	sender
 	dlqTopic string
+	k        atomic.Pointer[kernel.Kernel] // set once the kernel runs, for reports
 
 	dlqMu sync.Mutex
 	dlq   *session // the dead-letter topic's session, opened on first use
@@ -214,6 +216,7 @@ func (d *driver) openDLQ() error {
 
 // Close releases the sessions of the queue and of its dead letters.
 func (d *driver) Close() error {
+	d.s.unwatch(d)
 	d.dlqMu.Lock()
 	if d.dlq != nil {
 		d.dlq.release()
@@ -293,6 +296,11 @@ func (dv *delivery) ack() error {
 		return nil
 	}
 	if err := dv.cli.Ack(dv.pub); err != nil {
+		if errors.Is(err, paho.ErrPacketNotFound) {
+			// The connection is closing (paho already dropped its
+			// pending acks): the server sends the message again.
+			return nil
+		}
 		return fmt.Errorf("mqtt: ack on %s: %w", dv.s.where(), err)
 	}
 	return nil

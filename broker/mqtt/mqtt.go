@@ -43,6 +43,15 @@ import (
 // to the emitter's dead-letter channel.
 var ErrNoSubscribers = errors.New("no subscription takes messages of this queue")
 
+// ErrSessionLost is reported (as a *kernel.Error with Op "connection", on
+// the listeners' error channel, see swarm.WithStdErr) when the receiving
+// connection comes back to a server that no longer has its session: the
+// messages the server held for it, queued or sent and not yet acked, are
+// lost. A server without persistence, or one that cannot write its
+// persistence file, forgets sessions when it restarts; a session also ends
+// when it expires (WithSessionExpiry).
+var ErrSessionLost = errors.New("the server no longer had the session: the messages it held for it are lost")
+
 // Broker is a connection to one MQTT queue (topic). It is safe for
 // concurrent use.
 type Broker struct {
@@ -103,7 +112,10 @@ func open(queue string, listen bool, opts []Option) (*Broker, error) {
 		return &Broker{k: kernel.New(cfg, name, &sender{s: s, cfg: c})}, nil
 	}
 	d := &driver{sender: sender{s: s, cfg: c}, dlqTopic: c.deadLetter}
-	return &Broker{k: kernel.New(cfg, name, d)}, nil
+	k := kernel.New(cfg, name, d)
+	d.k.Store(k)
+	s.watch(d)
+	return &Broker{k: k}, nil
 }
 
 // withTLS turns plain server URLs into TLS ones, for WithTLS.

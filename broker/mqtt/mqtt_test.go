@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -43,31 +41,6 @@ func config(addr string) swarmtest.Config {
 func TestConformance(t *testing.T) {
 	swarmtest.RequireTCP(t, "mosquitto", sharedAddr)
 	swarmtest.Run(t, config(sharedAddr))
-}
-
-// TestRestart restarts a private Mosquitto (persistence on, no queue limit)
-// while 10,000 QoS 1 messages flow; every one must arrive.
-func TestRestart(t *testing.T) {
-	dir := t.TempDir()
-	port := swarmtest.FreePort(t)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf(`listener %d 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location %s/
-max_queued_messages 0
-max_inflight_messages 0
-log_dest stderr
-log_type error
-log_type warning
-`, port, dir)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := swarmtest.StartProcess(t, fmt.Sprintf("127.0.0.1:%d", port), nil, "mosquitto", "-c", conf)
-	cfg := config(p.Addr)
-	cfg.Restart = func(testing.TB) { p.Restart() }
-	swarmtest.RunRestart(t, cfg)
 }
 
 // TestOpenURL opens the shared server through swarm.Open, as a program

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/swarm-go/swarm/kernel"
 )
 
 // A session is a queue's pair of MQTT connections in this process: one
@@ -41,6 +42,9 @@ type session struct {
 
 	subMu sync.Mutex
 	sub   *conn // the subscribed connection, made by the first listener
+
+	watchMu  sync.Mutex
+	watchers map[*driver]struct{} // listeners told when the server lost the session
 
 	stop chan struct{} // closed when the session shuts down
 	bg   sync.WaitGroup
@@ -177,16 +181,24 @@ func (s *session) onPublish(pr paho.PublishReceived) (bool, error) {
 	return true, nil
 }
 
-// publish sends one QoS 1 message and waits for the server's PUBACK.
+// publish sends one QoS 1 message and waits for the server's PUBACK. The
+// wait ends when the connection drops: the publishing connection keeps no
+// session, so paho would never resend the message nor complete the wait,
+// which would hold the emitter for the whole timeout after a server restart.
 func (s *session) publish(ctx context.Context, topic string, payload []byte, props paho.UserProperties) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	live := s.pub.current()
+	wait, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
-	resp, err := s.pub.cm.Publish(ctx, &paho.Publish{
+	defer context.AfterFunc(live, cancel)()
+	resp, err := s.pub.cm.Publish(wait, &paho.Publish{
 		QoS:        1,
 		Topic:      topic,
 		Payload:    payload,
 		Properties: &paho.PublishProperties{User: props},
 	})
+	if errors.Is(err, context.Canceled) && live.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("mqtt: publish to %s on %s: the connection dropped before the server acknowledged it", topic, s.key.servers)
+	}
 	if err != nil {
 		return fmt.Errorf("mqtt: publish to %s on %s: %w", topic, s.key.servers, err)
 	}
@@ -201,6 +213,38 @@ func (s *session) publish(ctx context.Context, topic string, payload []byte, pro
 		return fmt.Errorf("mqtt: publish to %s on %s refused with reason code 0x%02x", topic, s.key.servers, resp.ReasonCode)
 	}
 	return nil
+}
+
+// watch makes d one of the listeners told when the server lost the
+// session; unwatch ends it.
+func (s *session) watch(d *driver) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watchers == nil {
+		s.watchers = map[*driver]struct{}{}
+	}
+	s.watchers[d] = struct{}{}
+}
+
+func (s *session) unwatch(d *driver) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	delete(s.watchers, d)
+}
+
+// lost reports, on the error channel of every listener of the session,
+// that the receiving connection came back to a server without its session
+// (CONNACK with session present 0): what the server held for it, queued or
+// sent and not yet acked, is gone, and nothing else tells.
+func (s *session) lost() {
+	err := fmt.Errorf("mqtt: %s, session %q, on reconnect: %w", s.where(), s.key.clientID, ErrSessionLost)
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	for d := range s.watchers {
+		if k := d.k.Load(); k != nil {
+			k.Report(&kernel.Error{Op: "connection", Err: err})
+		}
+	}
 }
 
 // release drops one reference, shutting the session down with the last.
