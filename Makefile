@@ -5,11 +5,13 @@ TIMEOUT ?= 15m
 
 .PHONY: test vet quickstart bench
 
+# Every module runs even when one fails, so one run shows every failure.
 test: vet
-	@set -e; for m in $(MODULES); do \
+	@failed=""; for m in $(MODULES); do \
 		echo "== go test -race $$m"; \
-		(cd $$m && go test -race -count=1 -timeout $(TIMEOUT) ./...); \
-	done
+		(cd $$m && go test -race -count=1 -timeout $(TIMEOUT) ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi
 
 vet:
 	@set -e; for m in $(MODULES); do \

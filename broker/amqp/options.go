@@ -189,8 +189,10 @@ func WithDeadLetterQueue(name string) Option {
 // WithDelayQueues turns the delayed redelivery of failed messages on (the
 // default) or off. On, a failed message waits in a queue
 // "<queue>.delay.<ms>" whose TTL sends it back, so the kernel's redelivery
-// backoff is honoured (rounded up to a power of two milliseconds). Off, it
-// is requeued at once and the broker declares no Delay.
+// backoff is honoured (rounded up to a power of two milliseconds). Off, the
+// broker declares no Delay: the kernel holds the failed message in this
+// process for the backoff, then requeues it (no extra queues on the server;
+// a crash meanwhile redelivers it at once).
 func WithDelayQueues(on bool) Option {
 	return func(c *config) { c.delayQueues = on }
 }

@@ -119,11 +119,10 @@ func TestDelayedRedelivery(t *testing.T) {
 			if m2.Attempt() != 2 {
 				t.Errorf("attempt %d, want 2", m2.Attempt())
 			}
-			if delayed && waited < time.Second {
-				t.Errorf("redelivered after %v, want the 1s backoff", waited)
-			}
-			if !delayed && waited > 800*time.Millisecond {
-				t.Errorf("redelivered after %v without delay queues, want at once", waited)
+			// Without delay queues the kernel holds the message for the
+			// backoff itself, then requeues it.
+			if waited < time.Second {
+				t.Errorf("redelivered after %v (delay queues %v), want the 1s backoff", waited, delayed)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("not redelivered")
