@@ -73,7 +73,7 @@ func (d *driver) Capabilities() kernel.Capabilities {
 		Partitioned:    true, // a member owns its partitions while it lives
 		LongPoll:       true,
 		Receivers:      1, // the client fetches in the background; one poll loop drains it
-		MaxBatch:       500,
+		MaxBatch:       2000,
 		MaxBatchBytes:  16 << 20,
 		MaxPayload:     d.c.maxPayload,
 	}

@@ -59,7 +59,7 @@ func newConfig(queue string, opts []Option) (*config, error) {
 		apiTimeout:     5 * time.Second,
 		pubTimeout:     5 * time.Second,
 		fetchWait:      500 * time.Millisecond,
-		maxBatch:       256,
+		maxBatch:       1024,
 	}
 	for _, opt := range opts {
 		if opt != nil {

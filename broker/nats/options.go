@@ -308,7 +308,7 @@ func WithFetchWait(d time.Duration) Option {
 }
 
 // WithMaxBatch bounds the messages per publish batch and per fetch (default
-// 256).
+// 1024).
 func WithMaxBatch(n int) Option {
 	return func(c *config) {
 		if n < 1 {
