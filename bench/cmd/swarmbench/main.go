@@ -1,7 +1,8 @@
 // Command swarmbench runs one workload three ways per broker (the raw
 // client, swarm, Watermill) in one process and prints one table.
 //
-//	go run ./cmd/swarmbench -n 200000
+//	go run ./cmd/swarmbench                 # every broker found here
+//	go run ./cmd/swarmbench -broker nats    # one
 package main
 
 import (
@@ -27,10 +28,11 @@ type run struct {
 }
 
 func main() {
-	n := flag.Int("n", 200_000, "messages per run of the 100-byte workloads")
+	n := flag.Int("n", 1_000_000, "most messages per run of the 100-byte workloads")
 	only := flag.String("broker", "", "run only the brokers whose names contain this")
 	rss := flag.Int("rss", 0, "instead of the table, push this many messages through the memory broker to a slow consumer and report the peak RSS")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	seconds := flag.Duration("seconds", 2*time.Second, "about how long each measured run lasts (its message count follows the warm-up's rate, up to -n)")
 	reps := flag.Int("count", 3, "repetitions of each measurement (interleaved); the table shows the median")
 	which := flag.String("contenders", "raw,swarm,watermill", "run only these contenders (comma-separated), e.g. -contenders swarm with -cpuprofile")
 	flag.Parse()
@@ -60,7 +62,7 @@ func main() {
 		{"concurrent 100B", 100, workload.Concurrent, 1},
 	}
 
-	fmt.Printf("swarmbench: %s/%s, %d CPUs, %s, n=%d, median of %d\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), *n, *reps)
+	fmt.Printf("swarmbench: %s/%s, %d CPUs, %s, n<=%d, runs of about %v, median of %d\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), *n, *seconds, *reps)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "broker\tworkload\traw msgs/s\tswarm msgs/s\twatermill msgs/s\tswarm/raw\tswarm/watermill\tswarm p50\tswarm p99\tswarm allocs/msg\ttargets\t")
 	seq := 0
@@ -84,10 +86,16 @@ func main() {
 					return workload.Result{}
 				}
 				seq++
-				f2 := f
-				_ = r.do(f2, fmt.Sprintf("bench-warm-%d-%d", os.Getpid(), seq), max(count/20, 100), r.size)
+				warm := r.do(f, fmt.Sprintf("bench-warm-%d-%d", os.Getpid(), seq), max(count/20, 100), r.size)
+				// Size the run to last about -seconds at the warm-up's rate
+				// (never more than count): a contender 50x slower than
+				// another then costs the same time, and its rate is as exact.
+				c := count
+				if warm.Rate > 0 {
+					c = min(count, max(int(warm.Rate*seconds.Seconds()), 1000))
+				}
 				runtime.GC()
-				return r.do(f2, fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), count, r.size)
+				return r.do(f, fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), c, r.size)
 			}
 			pick := func(name string, f workload.Factory) workload.Factory {
 				if !enabled[name] {
