@@ -2,9 +2,6 @@ package sns
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -140,9 +137,9 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 		}
 		e := types.PublishBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), Message: aws.String(body), MessageAttributes: snsAttrs(attrs)}
 		if d.fifo {
-			e.MessageGroupId = aws.String(d.group(env))
+			e.MessageGroupId = aws.String(sqswire.GroupID(env, d.cfg.groupAttr))
 			if !d.contentDedup {
-				e.MessageDeduplicationId = aws.String(dedupID(env.ID))
+				e.MessageDeduplicationId = aws.String(sqswire.DedupID(env.ID))
 			}
 		}
 		entries = append(entries, e)
@@ -223,38 +220,6 @@ func (d *driver) close() {
 	if d.http != nil {
 		d.http.CloseIdleConnections()
 	}
-}
-
-func (d *driver) group(env *kernel.Envelope) string {
-	if d.cfg.groupAttr != "" {
-		if g := env.Attrs[d.cfg.groupAttr]; g != "" {
-			return g
-		}
-	}
-	if env.Category != "" {
-		return env.Category
-	}
-	return "swarm"
-}
-
-// dedupID makes a MessageDeduplicationId of a message id: the id when SNS
-// accepts it (at most 128 printable ASCII characters), else its hash;
-// random when there is none.
-func dedupID(id string) string {
-	if id == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		return hex.EncodeToString(b[:])
-	}
-	ok := len(id) <= 128
-	for i := 0; ok && i < len(id); i++ {
-		ok = id[i] > ' ' && id[i] < 0x7f
-	}
-	if ok {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
 }
 
 // snsAttrs turns the attributes sqswire.EncodeAttrs made into SNS String

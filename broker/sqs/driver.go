@@ -2,9 +2,6 @@ package sqs
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,9 +101,9 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 			MessageAttributes: attrs,
 		}
 		if d.fifo {
-			e.MessageGroupId = aws.String(d.group(env))
+			e.MessageGroupId = aws.String(sqswire.GroupID(env, d.cfg.groupAttr))
 			if !d.contentDedup {
-				e.MessageDeduplicationId = aws.String(dedupID(env.ID))
+				e.MessageDeduplicationId = aws.String(sqswire.DedupID(env.ID))
 			}
 		}
 		entries = append(entries, e)
@@ -174,39 +171,6 @@ func entryPos(id *string) int {
 	return n
 }
 
-// group is the MessageGroupId of env on a FIFO queue.
-func (d *driver) group(env *kernel.Envelope) string {
-	if d.cfg.groupAttr != "" {
-		if g := env.Attrs[d.cfg.groupAttr]; g != "" {
-			return g
-		}
-	}
-	if env.Category != "" {
-		return env.Category
-	}
-	return "swarm"
-}
-
-// dedupID makes a MessageDeduplicationId of a message id: the id itself when
-// SQS accepts it (at most 128 printable ASCII characters), else its hash;
-// random when there is no id.
-func dedupID(id string) string {
-	if id == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		return hex.EncodeToString(b[:])
-	}
-	ok := len(id) <= 128
-	for i := 0; ok && i < len(id); i++ {
-		ok = id[i] > ' ' && id[i] < 0x7f
-	}
-	if ok {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
-
 // Receive long-polls for up to max messages (at most 10). The call is not
 // cancelled with ctx: a poll abandoned mid-way would leave the messages it
 // takes invisible for a whole lease, while the kernel releases at once what
@@ -229,7 +193,7 @@ func (d *driver) Receive(ctx context.Context, n int) ([]kernel.Envelope, error) 
 		in.MessageSystemAttributeNames = append(in.MessageSystemAttributeNames, types.MessageSystemAttributeNameMessageGroupId)
 		// The SDK retries a failed call with the same attempt id, so a
 		// retry gets the same messages instead of hiding them.
-		in.ReceiveRequestAttemptId = aws.String(dedupID(""))
+		in.ReceiveRequestAttemptId = aws.String(sqswire.DedupID(""))
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.waitTime+d.cfg.requestTimeout)
 	out, err := d.c.ReceiveMessage(cctx, in)

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/swarm-go/swarm/broker/sqs/sqswire"
 )
 
 // settleAttempts bounds the calls made for one batch entry that fails by
@@ -75,7 +77,7 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 						g = "swarm"
 					}
 					entries[j].MessageGroupId = aws.String(g)
-					entries[j].MessageDeduplicationId = aws.String(dedupID(aws.ToString(m.MessageId)))
+					entries[j].MessageDeduplicationId = aws.String(sqswire.DedupID(aws.ToString(m.MessageId)))
 				}
 			}
 			out, err := d.c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(dlq), Entries: entries})

@@ -42,19 +42,6 @@ func TestRedriveTarget(t *testing.T) {
 	}
 }
 
-func TestDedupID(t *testing.T) {
-	if got := dedupID("abc-1"); got != "abc-1" {
-		t.Errorf("dedupID kept %q", got)
-	}
-	long := string(bytes.Repeat([]byte("x"), 200))
-	if got := dedupID(long); len(got) != 64 || got != dedupID(long) {
-		t.Errorf("long id hashed to %q", got)
-	}
-	if a, b := dedupID(""), dedupID(""); a == b || len(a) != 32 {
-		t.Errorf("empty ids give %q and %q", a, b)
-	}
-}
-
 func TestCalls(t *testing.T) {
 	d := &driver{maxPayload: 100}
 	got := d.calls([]int{10, 10, 90, 50, 50, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})

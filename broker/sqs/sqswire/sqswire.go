@@ -13,7 +13,10 @@ package sqswire
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -219,4 +222,39 @@ func unwrapNotification(body string) (msg, id string, attrs map[string]string, o
 		}
 	}
 	return n.Message, n.MessageId, attrs, true
+}
+
+// GroupID is the MessageGroupId of env on a FIFO queue or topic: the value
+// of the attribute attr when set and present, else the category, else
+// "swarm".
+func GroupID(env *kernel.Envelope, attr string) string {
+	if attr != "" {
+		if g := env.Attrs[attr]; g != "" {
+			return g
+		}
+	}
+	if env.Category != "" {
+		return env.Category
+	}
+	return "swarm"
+}
+
+// DedupID makes a MessageDeduplicationId of a message id: the id itself
+// when SQS and SNS accept it (at most 128 printable ASCII characters), else
+// its SHA-256; random when there is no id.
+func DedupID(id string) string {
+	if id == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}
+	ok := len(id) <= 128
+	for i := 0; ok && i < len(id); i++ {
+		ok = id[i] > ' ' && id[i] < 0x7f
+	}
+	if ok {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }

@@ -122,3 +122,16 @@ func TestDecodeNotification(t *testing.T) {
 		}
 	}
 }
+
+func TestDedupID(t *testing.T) {
+	if got := DedupID("abc-1"); got != "abc-1" {
+		t.Errorf("DedupID kept %q", got)
+	}
+	long := string(bytes.Repeat([]byte("x"), 200))
+	if got := DedupID(long); len(got) != 64 || got != DedupID(long) {
+		t.Errorf("long id hashed to %q", got)
+	}
+	if a, b := DedupID(""), DedupID(""); a == b || len(a) != 32 {
+		t.Errorf("empty ids give %q and %q", a, b)
+	}
+}
