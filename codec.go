@@ -6,7 +6,9 @@ import (
 )
 
 // Codec turns values of T into payloads and back, and names the category its
-// messages travel under.
+// messages travel under. Its methods are called from several goroutines at
+// once (a listener decodes a large batch on every core), so they must be
+// safe for concurrent use, as stateless codecs are.
 type Codec[T any] interface {
 	// Category is the category of the messages.
 	Category() string

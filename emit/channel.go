@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/internal/parallel"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -54,6 +55,11 @@ type pump[T any] struct {
 	out   chan batch[T] // run -> send, unbuffered
 	spare chan batch[T] // send -> run, emptied batches for reuse
 	sent  chan struct{} // closed when send returns
+
+	size    int // payload bytes of the values encoded last, on average
+	took    []T // values taken from enq, being encoded
+	encoded []kernel.Envelope
+	failed  []error
 }
 
 // batch is values and their envelopes, in order; done, when set, is closed
@@ -118,21 +124,86 @@ func (w *pump[T]) run() {
 // the current batch is full, or all of them with all set (then full batches
 // are handed over, waiting for send). It reports whether enq is still open.
 func (w *pump[T]) drain(all bool) bool {
-	for all || !w.full() {
+	for {
+		if w.full() {
+			if !all {
+				return true
+			}
+			w.handOver(nil)
+		}
+		open := w.take(w.room())
+		if len(w.took) == 0 {
+			return open
+		}
+		w.addTaken()
+		if !open {
+			return false
+		}
+	}
+}
+
+// room is how many values the current batch can still take: by count, and
+// by bytes at the size of the values encoded last (one at first), so a
+// group encoded at once overshoots the byte bound by one value at most.
+func (w *pump[T]) room() int {
+	n := w.limit - len(w.cur.envs)
+	switch {
+	case w.bytes <= 0:
+	case w.size == 0:
+		n = min(n, 1)
+	default:
+		n = min(n, max((w.bytes-w.cur.bytes)/w.size, 1))
+	}
+	return n
+}
+
+// take moves up to max values already buffered on enq to took, without
+// waiting. It reports whether enq is still open.
+func (w *pump[T]) take(max int) bool {
+	for len(w.took) < max {
 		select {
 		case v, ok := <-w.enq:
 			if !ok {
 				return false
 			}
-			w.add(v)
-			if all && w.full() {
-				w.handOver(nil)
-			}
+			w.took = append(w.took, v)
 		default:
 			return true
 		}
 	}
 	return true
+}
+
+// addTaken encodes the values taken, on several goroutines when they are
+// many (encoding is most of an emitter's CPU time), and adds them to the
+// current batch in the order taken.
+func (w *pump[T]) addTaken() {
+	n := len(w.took)
+	w.encoded = grow(w.encoded, n)
+	w.failed = grow(w.failed, n)
+	parallel.Range(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			w.encoded[i], w.failed[i] = w.enc.envelope(w.took[i])
+		}
+	})
+	size := 0
+	for i, v := range w.took {
+		size += len(w.encoded[i].Payload)
+		w.append(v, w.encoded[i], w.failed[i])
+	}
+	w.size = size/n + 1
+	clear(w.took)
+	clear(w.encoded)
+	clear(w.failed)
+	w.took = w.took[:0]
+}
+
+// grow returns s resized to n, reusing its array when large enough.
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
 }
 
 // handOver gives the current batch to send, waiting until it takes it, and
@@ -172,6 +243,12 @@ func (w *pump[T]) fresh() batch[T] {
 
 func (w *pump[T]) add(v T) {
 	env, err := w.enc.envelope(v)
+	w.append(v, env, err)
+}
+
+// append adds v, encoded as env, to the current batch, or dead-letters it
+// when its encoding failed.
+func (w *pump[T]) append(v T, env kernel.Envelope, err error) {
 	if err != nil {
 		w.enc.e.Kernel().Report(&kernel.Error{Op: "emit", Category: w.enc.e.Category(), Err: err})
 		w.deadLetter(v)

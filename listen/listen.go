@@ -71,41 +71,6 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string) (<-chan sw
 	return deq, ack
 }
 
-// decode turns deliveries into messages on deq until Close.
-func decode[T any](in *kernel.Inbox, codec swarm.Codec[T], deq chan<- swarm.Msg[T]) {
-	defer in.Done()
-	defer close(deq)
-	closing := in.Kernel().Closing()
-	for {
-		select {
-		case ds := <-in.Deliveries():
-			for i, d := range ds {
-				v, err := codec.Decode(d.Envelope().Payload)
-				if err != nil {
-					in.Reject(context.Background(), d, fmt.Errorf("%w as %s: %w", swarm.ErrDecode, swarm.TypeName[T](), err))
-					continue
-				}
-				select {
-				case deq <- swarm.Msg[T]{Object: v, Digest: d}:
-					in.Delivered(1)
-				case <-closing:
-					in.Abandon(ds[i:])
-					return
-				}
-			}
-		case <-closing:
-			for {
-				select {
-				case ds := <-in.Deliveries():
-					in.Abandon(ds)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
 // settle batches the acks of the application and settles them with the
 // broker. At Close it settles what was sent before and stops.
 func settle[T any](in *kernel.Inbox, ack <-chan swarm.Msg[T], limit int) {

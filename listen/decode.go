@@ -1,0 +1,84 @@
+package listen
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/internal/parallel"
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// decode turns deliveries into messages on deq until Close. A batch large
+// enough is decoded by several goroutines at once (payload decoding is
+// most of a consumer's CPU time, and brokers hand over hundreds of messages
+// at a time); the messages still reach deq in the order of the batch.
+func decode[T any](in *kernel.Inbox, codec swarm.Codec[T], deq chan<- swarm.Msg[T]) {
+	defer in.Done()
+	defer close(deq)
+	closing := in.Kernel().Closing()
+	var b decoded[T]
+	for {
+		select {
+		case ds := <-in.Deliveries():
+			b.decode(codec, ds)
+			for i, d := range ds {
+				if err := b.errs[i]; err != nil {
+					in.Reject(context.Background(), d, fmt.Errorf("%w as %s: %w", swarm.ErrDecode, swarm.TypeName[T](), err))
+					continue
+				}
+				select {
+				case deq <- swarm.Msg[T]{Object: b.vals[i], Digest: d}:
+					in.Delivered(1)
+				case <-closing:
+					b.reset()
+					in.Abandon(ds[i:])
+					return
+				}
+			}
+			b.reset()
+		case <-closing:
+			for {
+				select {
+				case ds := <-in.Deliveries():
+					in.Abandon(ds)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// decoded holds the values and errors of one batch, reused batch to batch.
+type decoded[T any] struct {
+	vals []T
+	errs []error
+}
+
+// decode fills vals and errs for ds, on several goroutines when the batch
+// is large.
+func (b *decoded[T]) decode(codec swarm.Codec[T], ds []kernel.Digest) {
+	b.vals = grow(b.vals, len(ds))
+	b.errs = grow(b.errs, len(ds))
+	parallel.Range(len(ds), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			b.vals[i], b.errs[i] = codec.Decode(ds[i].Envelope().Payload)
+		}
+	})
+}
+
+// reset drops the references of the last batch, so decoded values are not
+// kept alive by the buffers.
+func (b *decoded[T]) reset() {
+	clear(b.vals)
+	clear(b.errs)
+}
+
+// grow returns s resized to n, reusing its array when large enough.
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
+}
