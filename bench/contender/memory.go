@@ -86,7 +86,8 @@ func (s *Swarm) Publish(ctx context.Context, n int, msg func(int) workload.Paylo
 			return ctx.Err()
 		}
 	}
-	return nil
+	// The channel is asynchronous: wait until the broker accepted it all.
+	return s.q.Kernel().Flush(ctx)
 }
 
 func (s *Swarm) Consume(ctx context.Context, n int, got func(workload.Payload)) error {

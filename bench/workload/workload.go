@@ -63,10 +63,14 @@ type Factory func(queue string) (Contender, error)
 
 // Result is one measurement.
 type Result struct {
-	Rate         float64 // messages per second
-	P50, P99     time.Duration
-	AllocsPerMsg float64
-	Err          error
+	Rate float64 // messages per second
+	// Send and Receive are the rates of the publish and the consume phase
+	// of a Sequential run (send = accepted by the broker, receive = received
+	// and acknowledged); 0 for other runs.
+	Send, Receive float64
+	P50, P99      time.Duration
+	AllocsPerMsg  float64
+	Err           error
 }
 
 // Sequential publishes n messages, then consumes them; the rate is n over
@@ -85,12 +89,18 @@ func Sequential(f Factory, queue string, n, size int) Result {
 	if err := c.Publish(ctx, n, func(i int) Payload { return Make(i, size) }); err != nil {
 		return Result{Err: fmt.Errorf("publish: %w", err)}
 	}
+	published := time.Now()
 	if err := c.Consume(ctx, n, func(Payload) {}); err != nil {
 		return Result{Err: fmt.Errorf("consume: %w", err)}
 	}
-	d := time.Since(start)
+	end := time.Now()
 	runtime.ReadMemStats(&m1)
-	return Result{Rate: float64(n) / d.Seconds(), AllocsPerMsg: float64(m1.Mallocs-m0.Mallocs) / float64(n)}
+	return Result{
+		Rate:         float64(n) / end.Sub(start).Seconds(),
+		Send:         float64(n) / published.Sub(start).Seconds(),
+		Receive:      float64(n) / end.Sub(published).Seconds(),
+		AllocsPerMsg: float64(m1.Mallocs-m0.Mallocs) / float64(n),
+	}
 }
 
 // Concurrent publishes and consumes at once and measures the latency from

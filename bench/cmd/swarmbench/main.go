@@ -115,6 +115,18 @@ func main() {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t\n", b.Name, r.name,
 				rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), lat(sw.P50), lat(sw.P99), sw.AllocsPerMsg,
 				targets(b, raw, sw, wm))
+			// The two phases of a sequential run, each the median of its own.
+			for _, ph := range []struct {
+				name string
+				rate func(workload.Result) float64
+			}{{"send", func(r workload.Result) float64 { return r.Send }}, {"receive+ack", func(r workload.Result) float64 { return r.Receive }}} {
+				raw, sw, wm := phase(raws, ph.rate), phase(sws, ph.rate), phase(wms, ph.rate)
+				if sw.Rate == 0 {
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t  %s\t%s\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\t\n", b.Name, ph.name,
+					rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), targets(b, raw, sw, wm))
+			}
 			for _, res := range []workload.Result{raw, sw, wm} {
 				if res.Err != nil {
 					fmt.Fprintf(os.Stderr, "%s %s: %v\n", b.Name, r.name, res.Err)
@@ -171,6 +183,24 @@ func median(rs []workload.Result) workload.Result {
 	sorted := slices.Clone(rs)
 	slices.SortFunc(sorted, func(a, b workload.Result) int { return cmp.Compare(a.Rate, b.Rate) })
 	return sorted[len(sorted)/2]
+}
+
+// phase returns, as the Rate of a Result, the median of one phase's rate.
+func phase(rs []workload.Result, rate func(workload.Result) float64) workload.Result {
+	var rates []float64
+	for _, r := range rs {
+		if r.Err != nil {
+			return workload.Result{}
+		}
+		if v := rate(r); v > 0 {
+			rates = append(rates, v)
+		}
+	}
+	if len(rates) == 0 {
+		return workload.Result{}
+	}
+	slices.Sort(rates)
+	return workload.Result{Rate: rates[len(rates)/2]}
 }
 
 func rate(r workload.Result) string {
