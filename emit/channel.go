@@ -42,8 +42,8 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func
 // send waits for the broker to accept the previous one, so the round trip
 // of a send is not paid again for the encoding, and values that arrive
 // during a send make up the next batch (larger batches when the broker is
-// slow, one-value batches when it keeps up). At most two batches of limit
-// values exist at once: the one being sent and the one being filled.
+// slow, one-value batches when it keeps up). At most window+1 batches of
+// limit values exist at once: those in flight and the one being filled.
 type pump[T any] struct {
 	enc   encoder[T]
 	enq   chan T
@@ -259,29 +259,78 @@ func (w *pump[T]) append(v T, env kernel.Envelope, err error) {
 	w.cur.bytes += len(env.Payload)
 }
 
-// send sends the batches run hands over, one at a time and in order, until
-// run closes out.
+// send sends the batches run hands over, in order, until run closes out:
+// up to window at once with an asynchronous driver, else one at a time.
+// Batches finish in the order they were sent.
 func (w *pump[T]) send() {
 	defer close(w.sent)
-	for b := range w.out {
-		if len(b.envs) > 0 {
-			errs := w.enc.e.Send(context.Background(), b.envs)
-			for i, err := range errs {
-				if err != nil {
-					w.deadLetter(b.vals[i])
-				}
-			}
+	var flying []inFlight[T] // oldest first
+	in := w.out
+	for in != nil || len(flying) > 0 {
+		var oldest <-chan []error
+		if len(flying) > 0 {
+			oldest = flying[0].res
 		}
-		if b.done != nil {
-			close(b.done)
+		take := in
+		if len(flying) >= window {
+			take = nil
 		}
-		clear(b.vals)
-		clear(b.envs)
-		b.vals, b.envs, b.bytes, b.done = b.vals[:0], b.envs[:0], 0, nil
 		select {
-		case w.spare <- b:
-		default:
+		case b, ok := <-take:
+			if !ok {
+				in = nil
+				continue
+			}
+			res := done
+			if len(b.envs) > 0 {
+				res = w.enc.e.Start(context.Background(), b.envs)
+			}
+			flying = append(flying, inFlight[T]{b: b, res: res})
+		case errs := <-oldest:
+			w.finished(flying[0].b, errs)
+			flying[0] = inFlight[T]{}
+			flying = flying[1:]
 		}
+	}
+}
+
+// window is how many batches of one channel are in flight at once with a
+// driver that sends asynchronously (kernel.AsyncSender); other drivers
+// send one batch at a time.
+const window = 4
+
+// inFlight is a batch handed to the kernel and the channel its results
+// arrive on.
+type inFlight[T any] struct {
+	b   batch[T]
+	res <-chan []error
+}
+
+// done is the result of a batch with nothing to send (a flush request).
+var done = func() <-chan []error {
+	c := make(chan []error, 1)
+	c <- nil
+	close(c)
+	return c
+}()
+
+// finished dead-letters what b failed to send, tells a flush waiting on it,
+// and keeps its buffers for reuse.
+func (w *pump[T]) finished(b batch[T], errs []error) {
+	for i, err := range errs {
+		if err != nil {
+			w.deadLetter(b.vals[i])
+		}
+	}
+	if b.done != nil {
+		close(b.done)
+	}
+	clear(b.vals)
+	clear(b.envs)
+	b.vals, b.envs, b.bytes, b.done = b.vals[:0], b.envs[:0], 0, nil
+	select {
+	case w.spare <- b:
+	default:
 	}
 }
 

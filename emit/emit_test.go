@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,5 +191,85 @@ func TestNextBatchBoundedByBytes(t *testing.T) {
 	case enq <- Order{ID: 8}:
 		t.Fatal("value 8 was taken: the batch being filled ignores MaxBatchBytes")
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// asyncDriver is a fake.Driver that also sends asynchronously: each batch
+// is recorded when started, and its outcome waits for release.
+type asyncDriver struct {
+	*fake.Driver
+	mu      sync.Mutex
+	started [][]string
+	release chan struct{}
+}
+
+func (d *asyncDriver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
+	var ps []string
+	for _, env := range batch {
+		ps = append(ps, string(env.Payload))
+	}
+	d.mu.Lock()
+	d.started = append(d.started, ps)
+	d.mu.Unlock()
+	return func() []error {
+		<-d.release
+		return nil
+	}
+}
+
+func (d *asyncDriver) starts() [][]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([][]string(nil), d.started...)
+}
+
+// With a driver that sends asynchronously, several batches of a channel
+// are in flight at once, started in order; a flush returns only once every
+// one of them is accepted.
+func TestAsyncDriverKeepsBatchesInFlight(t *testing.T) {
+	d := &asyncDriver{Driver: &fake.Driver{Caps: kernel.Capabilities{MaxBatch: 1, Ordered: true}}, release: make(chan struct{})}
+	cfg, err := kernel.NewConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernel.New(cfg, "fake://q", d)
+	defer k.Close()
+	enq, _ := emit.Typed[Order](k)
+	defer close(enq)
+	free := sync.OnceFunc(func() { close(d.release) })
+	defer free() // before Close, which waits for the batches in flight
+	for i := range 10 {
+		enq <- Order{ID: i}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(d.starts()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // let any over-eager send start
+	if n := len(d.starts()); n < 2 || n > 4 {
+		t.Fatalf("%d batches started before the first was accepted, want 2 to 4 (the window)", n)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- k.Flush(context.Background()) }()
+	select {
+	case <-flushed:
+		t.Fatal("Flush returned while batches were still unaccepted")
+	case <-time.After(100 * time.Millisecond):
+	}
+	free()
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range d.starts() {
+		got = append(got, b...)
+	}
+	if len(got) != 10 {
+		t.Fatalf("sent %v, want 10 values", got)
+	}
+	for i, p := range got {
+		if want := `{"ID":` + strconv.Itoa(i) + `}`; p != want {
+			t.Fatalf("value %d started as %s, want %s (order lost)", i, p, want)
+		}
 	}
 }

@@ -70,46 +70,8 @@ func (e *Emitter) Envelope(payload []byte) Envelope {
 func (e *Emitter) Send(ctx context.Context, batch []Envelope) []error {
 	k := e.k
 	k.assignIDs(batch)
-	var errs []error
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make([]error, len(batch))
-		}
-		errs[i] = err
-		k.Report(&Error{Op: "emit", Category: batch[i].Category, ID: batch[i].ID, Err: err})
-	}
-
-	// Split into chunks that fit the driver's limits; each chunk keeps the
-	// positions of its envelopes in batch.
-	var chunks [][]int
-	var cur []int
-	size := 0
-	for i := range batch {
-		n := len(batch[i].Payload)
-		if k.caps.MaxPayload > 0 && n > k.caps.MaxPayload {
-			fail(i, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, k.caps.MaxPayload))
-			continue
-		}
-		if len(cur) == k.caps.MaxBatch || (k.caps.MaxBatchBytes > 0 && len(cur) > 0 && size+n > k.caps.MaxBatchBytes) {
-			chunks, cur, size = append(chunks, cur), nil, 0
-		}
-		cur = append(cur, i)
-		size += n
-	}
-	if len(cur) > 0 {
-		chunks = append(chunks, cur)
-	}
-
-	send := func(idx []int) []error {
-		if len(idx) == len(batch) {
-			return e.sendChunk(ctx, batch) // one chunk of everything: no copy
-		}
-		chunk := make([]Envelope, len(idx))
-		for j, i := range idx {
-			chunk[j] = batch[i]
-		}
-		return e.sendChunk(ctx, chunk)
-	}
+	o := e.outcome(batch)
+	chunks := o.split()
 	results := make([][]error, len(chunks))
 	if par := k.caps.SendConcurrency; par > 1 && !k.caps.Ordered && len(chunks) > 1 {
 		var wg sync.WaitGroup
@@ -119,37 +81,137 @@ func (e *Emitter) Send(ctx context.Context, batch []Envelope) []error {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				results[c] = send(idx)
+				results[c] = e.sendChunk(ctx, o.gather(idx), nil)
 			}()
 		}
 		wg.Wait()
 	} else {
 		for c, idx := range chunks {
-			results[c] = send(idx)
+			results[c] = e.sendChunk(ctx, o.gather(idx), nil)
 		}
 	}
+	return o.collect(chunks, results)
+}
+
+// Start sends batch as Send does, but with an AsyncSender driver it returns
+// as soon as the batch is handed over: its results (Send's) arrive on the
+// returned channel, and batches started in order reach the broker in that
+// order. With any other driver it sends before returning, and the channel
+// is ready.
+func (e *Emitter) Start(ctx context.Context, batch []Envelope) <-chan []error {
+	res := make(chan []error, 1)
+	as, ok := e.k.tx.(AsyncSender)
+	if !ok {
+		res <- e.Send(ctx, batch)
+		return res
+	}
+	e.k.assignIDs(batch)
+	o := e.outcome(batch)
+	chunks := o.split()
+	chunked := make([][]Envelope, len(chunks))
+	waits := make([]func() []error, len(chunks))
+	for c, idx := range chunks {
+		chunked[c] = o.gather(idx)
+		waits[c] = as.SendAsync(ctx, chunked[c])
+	}
+	go func() {
+		results := make([][]error, len(chunks))
+		for c := range chunks {
+			results[c] = e.sendChunk(ctx, chunked[c], waits[c])
+		}
+		res <- o.collect(chunks, results)
+	}()
+	return res
+}
+
+// outcome gathers the results of one batch, reporting each failure.
+type outcome struct {
+	k     *Kernel
+	batch []Envelope
+	errs  []error
+}
+
+func (e *Emitter) outcome(batch []Envelope) *outcome {
+	return &outcome{k: e.k, batch: batch}
+}
+
+func (o *outcome) fail(i int, err error) {
+	if o.errs == nil {
+		o.errs = make([]error, len(o.batch))
+	}
+	o.errs[i] = err
+	o.k.Report(&Error{Op: "emit", Category: o.batch[i].Category, ID: o.batch[i].ID, Err: err})
+}
+
+// split cuts the batch into chunks that fit the driver's limits, each
+// holding the positions of its envelopes; a payload over MaxPayload fails
+// at once.
+func (o *outcome) split() [][]int {
+	caps := o.k.caps
+	var chunks [][]int
+	var cur []int
+	size := 0
+	for i := range o.batch {
+		n := len(o.batch[i].Payload)
+		if caps.MaxPayload > 0 && n > caps.MaxPayload {
+			o.fail(i, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, n, caps.MaxPayload))
+			continue
+		}
+		if len(cur) == caps.MaxBatch || (caps.MaxBatchBytes > 0 && len(cur) > 0 && size+n > caps.MaxBatchBytes) {
+			chunks, cur, size = append(chunks, cur), nil, 0
+		}
+		cur = append(cur, i)
+		size += n
+	}
+	if len(cur) > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks
+}
+
+// gather returns the envelopes at idx: the batch itself when idx is all of
+// it, so the common case copies nothing.
+func (o *outcome) gather(idx []int) []Envelope {
+	if len(idx) == len(o.batch) {
+		return o.batch
+	}
+	chunk := make([]Envelope, len(idx))
+	for j, i := range idx {
+		chunk[j] = o.batch[i]
+	}
+	return chunk
+}
+
+// collect maps the chunks' results back to batch positions.
+func (o *outcome) collect(chunks [][]int, results [][]error) []error {
 	for c, errs := range results {
 		for pos, err := range errs {
 			if err != nil {
-				fail(chunks[c][pos], err)
+				o.fail(chunks[c][pos], err)
 			}
 		}
 	}
-	return errs
+	return o.errs
 }
 
 // sendChunk sends one chunk that fits the driver's limits, retrying the
-// failed positions. It returns the final error per position, or nil.
-func (e *Emitter) sendChunk(ctx context.Context, chunk []Envelope) []error {
+// failed positions. It returns the final error per position, or nil. With
+// first set, the first attempt was already started and first waits for it.
+func (e *Emitter) sendChunk(ctx context.Context, chunk []Envelope, first func() []error) []error {
 	k := e.k
 	pending := chunk
 	where := []int(nil) // position in chunk of pending[i]; nil while pending == chunk
 	var final []error
 	for attempt := 1; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return fillPending(final, len(chunk), where, len(pending), err)
+		var errs []error
+		if attempt == 1 && first != nil {
+			errs = first() // always waited for: the driver holds the chunk until then
+		} else {
+			if err := ctx.Err(); err != nil {
+				return fillPending(final, len(chunk), where, len(pending), err)
+			}
+			errs = k.tx.Send(ctx, pending)
 		}
-		errs := k.tx.Send(ctx, pending)
 		if errs == nil {
 			return final
 		}

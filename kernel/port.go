@@ -39,6 +39,19 @@ type Sender interface {
 	Send(ctx context.Context, batch []Envelope) []error
 }
 
+// AsyncSender is a Sender that can hand a batch to the broker and learn the
+// outcome later (NATS's asynchronous publish, Kafka's producer). The kernel
+// then keeps a few batches of one emit channel in flight instead of waiting
+// for each before sending the next, so the connection never idles.
+type AsyncSender interface {
+	Sender
+	// SendAsync starts sending batch and returns a function that waits for
+	// the outcome, with Send's results. Batches started one after another
+	// must reach the broker in that order, as Send's envelopes do. batch is
+	// not touched after wait returns; wait is called exactly once.
+	SendAsync(ctx context.Context, batch []Envelope) (wait func() []error)
+}
+
 // Receiver consumes batches. Implementations must be safe for concurrent use:
 // the kernel receives, acks and nacks from different goroutines.
 type Receiver interface {
