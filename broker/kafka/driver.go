@@ -112,18 +112,33 @@ func (d *driver) record(ctx context.Context, topic string, env *kernel.Envelope,
 // wait is bounded here, and records still pending then fail with ctx's error (one may still land
 // later: at least once).
 func (d *driver) produce(ctx context.Context, rs []*kgo.Record) []error {
-	type result struct {
-		i   int
-		err error
-	}
+	return d.startProduce(ctx, rs)()
+}
+
+// startProduce hands the records to the producer, in order, and returns the
+// wait for their outcome (produce's results).
+func (d *driver) startProduce(ctx context.Context, rs []*kgo.Record) func() []error {
 	// The delivery timeout bounds the wait as documented, even where the
 	// client would keep retrying (no connection at all).
 	ctx, cancel := context.WithTimeout(ctx, d.c.delivery)
-	defer cancel()
-	results := make(chan result, len(rs)) // promises never block
+	results := make(chan promised, len(rs)) // promises never block
 	for i, r := range rs {
-		d.producer.Produce(ctx, r, func(_ *kgo.Record, err error) { results <- result{i, err} })
+		d.producer.Produce(ctx, r, func(_ *kgo.Record, err error) { results <- promised{i, err} })
 	}
+	return func() []error {
+		defer cancel()
+		return collect(ctx, rs, results)
+	}
+}
+
+// promised is the outcome of record i of a produce.
+type promised struct {
+	i   int
+	err error
+}
+
+// collect waits for the promise of every record, or for ctx.
+func collect(ctx context.Context, rs []*kgo.Record, results <-chan promised) []error {
 	var errs []error
 	fail := func(i int, err error) {
 		if errs == nil {
@@ -163,6 +178,18 @@ func classify(topic string, err error) error {
 // Send produces the batch; the client batches per partition and keeps the
 // order of records with one key.
 func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	return d.SendAsync(ctx, batch)()
+}
+
+// The kernel keeps several batches in flight with drivers that send
+// asynchronously.
+var _ kernel.AsyncSender = (*driver)(nil)
+
+// SendAsync hands the batch's records to the producer and returns the wait
+// for their outcome. The producer is idempotent, so records of one key
+// handed over in order keep their order however many batches are in
+// flight.
+func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
 	rs := make([]*kgo.Record, 0, len(batch))
 	idx := make([]int, 0, len(batch))
 	var errs []error
@@ -179,19 +206,22 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 		idx = append(idx, i)
 	}
 	if len(rs) == 0 {
+		return func() []error { return errs }
+	}
+	wait := d.startProduce(ctx, rs)
+	return func() []error {
+		perr := wait()
+		if perr == nil {
+			return errs
+		}
+		if errs == nil {
+			errs = make([]error, len(batch))
+		}
+		for j, err := range perr {
+			errs[idx[j]] = err
+		}
 		return errs
 	}
-	perr := d.produce(ctx, rs)
-	if perr == nil {
-		return errs
-	}
-	if errs == nil {
-		errs = make([]error, len(batch))
-	}
-	for j, err := range perr {
-		errs[idx[j]] = err
-	}
-	return errs
 }
 
 // Nack redelivers: Kafka cannot hand one record back, so each delivery is

@@ -77,6 +77,18 @@ func (d *driver) Capabilities() kernel.Capabilities {
 // in time is reported for the kernel to retry; the retry carries the same
 // Nats-Msg-Id, so the stream stores the message once.
 func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	return d.SendAsync(ctx, batch)()
+}
+
+// The kernel keeps several batches in flight with drivers that send
+// asynchronously.
+var _ kernel.AsyncSender = (*driver)(nil)
+
+// SendAsync publishes the batch (in order, on the one connection, so
+// batches started one after another keep their order) and returns the wait
+// for the stream's acknowledgements. The kernel keeps several batches in
+// flight this way, as nats.go's PublishAsync is meant to be used.
+func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
 	var errs []error
 	fail := func(i int, err error) {
 		if errs == nil {
@@ -97,25 +109,27 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 		}
 		futures[i] = f
 	}
-	for i, f := range futures {
-		if f == nil {
-			continue
+	return func() []error {
+		for i, f := range futures {
+			if f == nil {
+				continue
+			}
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				fail(i, d.publishErr(err))
+			case <-ctx.Done():
+				fail(i, ctx.Err())
+			}
 		}
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			fail(i, d.publishErr(err))
-		case <-ctx.Done():
-			fail(i, ctx.Err())
+		for _, err := range errs {
+			if err != nil && ctx.Err() == nil {
+				d.recoverFrom(ctx, err)
+				break
+			}
 		}
+		return errs
 	}
-	for _, err := range errs {
-		if err != nil && ctx.Err() == nil {
-			d.recoverFrom(ctx, err)
-			break
-		}
-	}
-	return errs
 }
 
 // publishErr names where a publish failed and marks what no retry can fix.

@@ -79,6 +79,7 @@ func main() {
 			}
 			defer release()
 		}
+		fmt.Fprintf(os.Stderr, "swarmbench: %s...\n", b.Name) // the table prints at the end
 		for _, r := range runs {
 			count := *n / r.scale / max(b.Scale, 1)
 			measure := func(f workload.Factory) workload.Result {
