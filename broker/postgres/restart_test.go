@@ -24,7 +24,26 @@ type privateServer struct {
 	data    string
 	asUser  []string // runuser prefix when the test runs as root
 	dsn     string
+	port    int
 	process *swarmtest.Process
+}
+
+// ready waits until the server accepts connections: it listens on its port
+// a moment before it does ("the database system is starting up").
+func (s *privateServer) ready(t testing.TB) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		// pg_isready exits 0 once connections are accepted, 1 while they
+		// are refused (starting up), 2 with no answer.
+		out, err := exec.Command(filepath.Join(pgBin, "pg_isready"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.port)).CombinedOutput()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("private PostgreSQL not ready after 60s: %v\n%s\n%s", err, out, s.process.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startPrivate runs initdb into a temporary directory and starts postgres on
@@ -71,7 +90,9 @@ func startPrivate(t *testing.T) *privateServer {
 	s.dsn = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", addr)
 	argv := append(append([]string{}, s.asUser...), filepath.Join(pgBin, "postgres"),
 		"-D", s.data, "-k", sock, "-h", "127.0.0.1", "-p", strconv.Itoa(port))
+	s.port = port
 	s.process = swarmtest.StartProcess(t, addr, nil, argv...)
+	s.ready(t)
 	// Registered after StartProcess, so it runs first: a fast shutdown, since
 	// Process.Stop's SIGTERM is PostgreSQL's smart shutdown, which waits for
 	// every client to leave.
@@ -98,6 +119,7 @@ func (s *privateServer) restart(t testing.TB) {
 	start := time.Now()
 	s.stop()
 	s.process.Restart()
+	s.ready(t)
 	t.Logf("private PostgreSQL restarted (fast shutdown) in %v", time.Since(start).Round(time.Millisecond))
 }
 
