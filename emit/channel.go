@@ -3,6 +3,7 @@ package emit
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/swarm-go/swarm"
 	"github.com/swarm-go/swarm/internal/parallel"
@@ -29,7 +30,7 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func
 		limit: max(caps.MaxBatch*max(caps.SendConcurrency, 1), 1),
 		bytes: caps.MaxBatchBytes * max(caps.SendConcurrency, 1),
 		out:   make(chan batch[T]),
-		spare: make(chan batch[T], 1),
+		spare: make(chan batch[T], window+1), // every batch that can exist at once
 		sent:  make(chan struct{}),
 	}
 	go w.send()
@@ -179,8 +180,8 @@ func (w *pump[T]) take(max int) bool {
 // current batch in the order taken.
 func (w *pump[T]) addTaken() {
 	n := len(w.took)
-	w.encoded = grow(w.encoded, n)
-	w.failed = grow(w.failed, n)
+	w.encoded = slices.Grow(w.encoded[:0], n)[:n]
+	w.failed = slices.Grow(w.failed[:0], n)[:n]
 	parallel.Range(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			w.encoded[i], w.failed[i] = w.enc.envelope(w.took[i])
@@ -196,14 +197,6 @@ func (w *pump[T]) addTaken() {
 	clear(w.encoded)
 	clear(w.failed)
 	w.took = w.took[:0]
-}
-
-// grow returns s resized to n, reusing its array when large enough.
-func grow[E any](s []E, n int) []E {
-	if cap(s) < n {
-		return make([]E, n)
-	}
-	return s[:n]
 }
 
 // handOver gives the current batch to send, waiting until it takes it, and

@@ -3,6 +3,7 @@ package listen
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/swarm-go/swarm"
 	"github.com/swarm-go/swarm/internal/parallel"
@@ -59,8 +60,8 @@ type decoded[T any] struct {
 // decode fills vals and errs for ds, on several goroutines when the batch
 // is large.
 func (b *decoded[T]) decode(codec swarm.Codec[T], ds []kernel.Digest) {
-	b.vals = grow(b.vals, len(ds))
-	b.errs = grow(b.errs, len(ds))
+	b.vals = slices.Grow(b.vals[:0], len(ds))[:len(ds)]
+	b.errs = slices.Grow(b.errs[:0], len(ds))[:len(ds)]
 	parallel.Range(len(ds), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			b.vals[i], b.errs[i] = codec.Decode(ds[i].Envelope().Payload)
@@ -73,12 +74,4 @@ func (b *decoded[T]) decode(codec swarm.Codec[T], ds []kernel.Digest) {
 func (b *decoded[T]) reset() {
 	clear(b.vals)
 	clear(b.errs)
-}
-
-// grow returns s resized to n, reusing its array when large enough.
-func grow[E any](s []E, n int) []E {
-	if cap(s) < n {
-		return make([]E, n)
-	}
-	return s[:n]
 }
