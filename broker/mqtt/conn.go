@@ -96,8 +96,9 @@ func (s *session) dial(clientID string, receive bool) (*conn, error) {
 			cp.Properties.ReceiveMaximum = &rm
 			return cp, nil
 		}
-		cc.EnableManualAcknowledgment = true
-		cc.SendAcksInterval = sendAcksInterval
+		// Acks are swarm's (see subState): paho's automatic ones are
+		// no-ops and its manual acknowledgement stays off.
+		cc.Session = s.subs
 		cc.OnPublishReceived = []func(paho.PublishReceived) (bool, error){s.onPublish}
 	}
 	cm, err := autopaho.NewConnection(context.Background(), cc)

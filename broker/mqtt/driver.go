@@ -146,14 +146,20 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 	return envs, nil
 }
 
+// Ack writes the PUBACKs the acks make due (see subState.ack), in one
+// write.
 func (d *driver) Ack(_ context.Context, handles []any) error {
-	var errs []error
-	for _, h := range handles {
-		if err := h.(*delivery).ack(); err != nil {
-			errs = append(errs, err)
-		}
+	dvs := make([]*delivery, len(handles))
+	for i, h := range handles {
+		dvs[i] = h.(*delivery)
 	}
-	return errors.Join(errs...)
+	if len(dvs) == 0 {
+		return nil
+	}
+	if err := d.s.subs.ack(dvs...); err != nil {
+		return fmt.Errorf("mqtt: ack on %s: %w (the server sends the messages again)", d.s.where(), err)
+	}
+	return nil
 }
 
 // Nack republishes each message with its attempt raised, then acks the
@@ -232,12 +238,20 @@ type delivery struct {
 	cli  *paho.Client
 	pub  *paho.Publish
 	bump int // local redeliveries after a failed republish
+
+	// Guarded by the subState's lock; gen is set before the delivery is
+	// buffered and read after.
+	gen   uint64 // the connection it came on (0: none, it came after the drop)
+	acked bool
 }
 
 // stale reports whether the connection that received the message is gone;
 // the server then sends it again on the next one, and acking it through the
 // old client would be meaningless.
 func (dv *delivery) stale() bool {
+	if dv.pub.QoS > 0 && dv.gen == 0 {
+		return true
+	}
 	select {
 	case <-dv.cli.Done():
 		return true
@@ -292,16 +306,8 @@ func (dv *delivery) envelope() kernel.Envelope {
 }
 
 func (dv *delivery) ack() error {
-	if dv.stale() {
-		return nil
-	}
-	if err := dv.cli.Ack(dv.pub); err != nil {
-		if errors.Is(err, paho.ErrPacketNotFound) {
-			// The connection is closing (paho already dropped its
-			// pending acks): the server sends the message again.
-			return nil
-		}
-		return fmt.Errorf("mqtt: ack on %s: %w", dv.s.where(), err)
+	if err := dv.s.subs.ack(dv); err != nil {
+		return fmt.Errorf("mqtt: ack on %s: %w (the server sends the message again)", dv.s.where(), err)
 	}
 	return nil
 }

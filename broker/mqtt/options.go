@@ -43,7 +43,7 @@ const (
 	defaultConnect    = 10 * time.Second
 	defaultTimeout    = 10 * time.Second
 	defaultExpiry     = time.Hour
-	defaultReceiveMax = 1024
+	defaultReceiveMax = 65535
 	defaultMaxPayload = 1 << 20
 	// maxPacket is MQTT's largest packet (the variable byte integer limit);
 	// a payload must leave room for the topic and properties beside it.
@@ -228,8 +228,12 @@ func WithSessionExpiry(d time.Duration) Option {
 }
 
 // WithReceiveMaximum sets MQTT's Receive Maximum: how many QoS 1 messages
-// the server sends this session before it waits for acks (default 1024, at
-// most 65535). It also sizes the receive buffer.
+// the server sends this session before it waits for acks (default 65535,
+// MQTT's own default and the most). It also sizes the receive buffer, so it
+// bounds the memory a session holds: lower it for large messages. The
+// default lets a listener take a backlog off the server as fast as the
+// server sends it; with a smaller window the server refills it only as acks
+// come back (Mosquitto 2.0 refills a deep backlog at 10-20k messages/s).
 func WithReceiveMaximum(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 65535 {

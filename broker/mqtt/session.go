@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/swarm-go/swarm/kernel"
@@ -37,8 +36,9 @@ type session struct {
 	filter string
 	cfg    config
 
-	pub *conn
-	buf chan *delivery // bounded by Receive Maximum: the server never sends more unacked
+	pub  *conn
+	subs *subState      // the receiving connection's session state and acks
+	buf  chan *delivery // bounded by Receive Maximum: the server never sends more unacked
 
 	subMu sync.Mutex
 	sub   *conn // the subscribed connection, made by the first listener
@@ -72,10 +72,6 @@ var processID = func() string {
 	_, _ = rand.Read(b[:])
 	return "swarm-" + hex.EncodeToString(b[:])
 }()
-
-// sendAcksInterval is how often paho writes the acks marked so far (in
-// order, as MQTT requires). Short, so the server's window reopens quickly.
-const sendAcksInterval = 5 * time.Millisecond
 
 // acquire returns the process's session for topic, connecting it on first
 // use, subscribing it when subscribe is set. It waits for the connection
@@ -127,6 +123,7 @@ func newSession(key sessionKey, cfg config, topic string) *session {
 		topic:  topic,
 		filter: "$share/" + cfg.group + "/" + topic,
 		cfg:    cfg,
+		subs:   newSubState(),
 		buf:    make(chan *delivery, cfg.receiveMax),
 		stop:   make(chan struct{}),
 	}
@@ -173,6 +170,7 @@ func (s *session) where() string {
 // than Receive Maximum unacked messages and the buffer holds as many.
 func (s *session) onPublish(pr paho.PublishReceived) (bool, error) {
 	d := &delivery{s: s, cli: pr.Client, pub: pr.Packet}
+	s.subs.track(d)
 	select {
 	case s.buf <- d:
 	case <-s.stop:
@@ -302,9 +300,7 @@ func (s *session) shutdown() {
 	}
 	close(s.stop)
 	if sub != nil {
-		// paho writes marked acks every sendAcksInterval; give it a few.
-		time.Sleep(4 * sendAcksInterval)
-		_ = sub.cm.Disconnect(ctx)
+		_ = sub.cm.Disconnect(ctx) // acks are written as they are made
 	}
 	_ = s.pub.cm.Disconnect(ctx)
 	s.bg.Wait()
