@@ -11,12 +11,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// commitLoop commits moved marks as acks arrive, one commit at a time: acks
-// that arrive during a commit are coalesced into the next.
+// commitLoop commits moved marks as acks arrive, one commit at a time and
+// at most one per commit interval: acks that arrive during a commit or the
+// interval after it are coalesced into the next. The first ack after a
+// quiet spell is committed at once.
 func (d *driver) commitLoop(ctx context.Context) {
 	defer close(d.done)
 	retry := time.Duration(0)
+	var spacing *time.Timer // armed after each commit
+	armed := false
 	for {
+		if armed {
+			select {
+			case <-ctx.Done():
+				spacing.Stop()
+				return
+			case <-spacing.C:
+			}
+			armed = false
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -42,6 +55,14 @@ func (d *driver) commitLoop(ctx context.Context) {
 			continue
 		}
 		retry = 0
+		if d.c.commitEvery > 0 {
+			if spacing == nil {
+				spacing = time.NewTimer(d.c.commitEvery)
+			} else {
+				spacing.Reset(d.c.commitEvery)
+			}
+			armed = true
+		}
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/swarm-go/swarm/kernel"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,13 +38,14 @@ type part struct {
 // held is how many deliveries wait under the mark, settled or not.
 func (p *part) held() int { return len(p.pending) - p.head }
 
-// delivery is the handle of one received record.
+// delivery is the handle of one received record. The deliveries of one
+// fetch share one allocation, which lives until the last of them is
+// released; each drops its record once done.
 type delivery struct {
 	p       *part
 	offset  int64
 	epoch   int32
-	rec     *kgo.Record     // nil once done
-	env     kernel.Envelope // as received, Handle unset; re-sent by Nack
+	rec     *kgo.Record // nil once done; re-sent by Nack and DeadLetter
 	attempt int
 	done    bool
 }
@@ -119,24 +118,34 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 		// The records must reach the kernel: report the error beside them.
 		d.report(&kernel.Error{Op: "receive", Err: ferr})
 	}
-	envs := make([]kernel.Envelope, 0, fs.NumRecords())
+	n := fs.NumRecords()
+	envs := make([]kernel.Envelope, 0, n)
+	dvs := make([]delivery, n) // one allocation for the fetch's handles
+	var rd reader
+	ids := rd.collectIDs(fs)
 	pause := map[string][]int32{}
+	i, from := 0, 0
 	d.mu.Lock()
 	fs.EachRecord(func(r *kgo.Record) {
+		id := ""
+		if end := rd.spans[i]; end >= 0 {
+			id, from = ids[from:end], end
+		}
+		env := rd.envelope(r, id)
 		key := tp{r.Topic, r.Partition}
 		p := d.parts[key]
 		if p == nil {
 			p = &part{tp: key}
 			d.parts[key] = p
 		}
-		dv := &delivery{p: p, offset: r.Offset, epoch: r.LeaderEpoch, rec: r, env: envelope(r)}
-		dv.attempt = dv.env.Attempt
+		dv := &dvs[i]
+		i++
+		*dv = delivery{p: p, offset: r.Offset, epoch: r.LeaderEpoch, rec: r, attempt: env.Attempt}
 		p.pending = append(p.pending, dv)
 		if !p.paused && p.held() >= d.c.maxHeld {
 			p.paused = true
 			pause[key.topic] = append(pause[key.topic], key.partition)
 		}
-		env := dv.env
 		env.Handle = dv
 		envs = append(envs, env)
 	})
@@ -147,36 +156,6 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 		cl.PauseFetchPartitions(pause)
 	}
 	return envs, nil
-}
-
-// envelope reads a record's headers back into an envelope.
-func envelope(r *kgo.Record) kernel.Envelope {
-	env := kernel.Envelope{Payload: r.Value, Attempt: 1}
-	for _, h := range r.Headers {
-		switch h.Key {
-		case headerCategory:
-			env.Category = string(h.Value)
-		case headerID:
-			env.ID = string(h.Value)
-		case headerAttempt:
-			if n, err := strconv.Atoi(string(h.Value)); err == nil && n > 1 {
-				env.Attempt = n
-			}
-		default:
-			if strings.HasPrefix(h.Key, reservedPrefix) {
-				continue
-			}
-			if env.Attrs == nil {
-				env.Attrs = make(map[string]string, len(r.Headers))
-			}
-			env.Attrs[h.Key] = string(h.Value)
-		}
-	}
-	if env.ID == "" {
-		// A record from another producer: its position is its identity.
-		env.ID = fmt.Sprintf("%s/%d@%d", r.Topic, r.Partition, r.Offset)
-	}
-	return env
 }
 
 // Ack counts deliveries as done; the committer commits each partition's
@@ -192,11 +171,15 @@ func (d *driver) Ack(_ context.Context, handles []any) error {
 	return nil
 }
 
-// live reports whether dv is unsettled and its partition still owned.
-func (d *driver) live(dv *delivery) bool {
+// liveRecord returns dv's record while dv is unsettled and its partition
+// still owned, nil otherwise.
+func (d *driver) liveRecord(dv *delivery) *kgo.Record {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return !dv.done && !dv.p.gone
+	if dv.done || dv.p.gone {
+		return nil
+	}
+	return dv.rec
 }
 
 // settle marks deliveries done, moves their partitions' marks over the
@@ -210,7 +193,7 @@ func (d *driver) settle(dvs []*delivery) {
 			continue
 		}
 		dv.done = true
-		dv.rec, dv.env = nil, kernel.Envelope{} // only the offset is needed now
+		dv.rec = nil // only the offset is needed now
 		p := dv.p
 		moved = p.advance() || moved
 		if p.paused && p.held() <= d.c.maxHeld/2 {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,31 +79,6 @@ func (d *driver) Capabilities() kernel.Capabilities {
 	}
 }
 
-// record builds the Kafka record of env for topic, with attempt recorded
-// when it is past the first.
-func (d *driver) record(ctx context.Context, topic string, env *kernel.Envelope, attempt int) (*kgo.Record, error) {
-	key := env.Category
-	if d.c.keyAttr != "" {
-		if v, ok := env.Attrs[d.c.keyAttr]; ok {
-			key = v
-		}
-	}
-	hs := make([]kgo.RecordHeader, 0, 3+len(env.Attrs))
-	hs = append(hs,
-		kgo.RecordHeader{Key: headerCategory, Value: []byte(env.Category)},
-		kgo.RecordHeader{Key: headerID, Value: []byte(env.ID)})
-	if attempt > 1 {
-		hs = append(hs, kgo.RecordHeader{Key: headerAttempt, Value: []byte(strconv.Itoa(attempt))})
-	}
-	for k, v := range env.Attrs {
-		if strings.HasPrefix(k, reservedPrefix) {
-			return nil, kernel.Permanent(fmt.Errorf("kafka: attribute %q uses the reserved header prefix %q", k, reservedPrefix))
-		}
-		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
-	return &kgo.Record{Topic: topic, Key: []byte(key), Value: env.Payload, Headers: hs, Context: ctx}, nil
-}
-
 // produce sends records and returns one error per record, nil when all were
 // accepted. Errors the cluster will repeat (too large, not authorized) are
 // marked permanent so the kernel does not retry them. It returns when every
@@ -122,8 +97,11 @@ func (d *driver) startProduce(ctx context.Context, rs []*kgo.Record) func() []er
 	// client would keep retrying (no connection at all).
 	ctx, cancel := context.WithTimeout(ctx, d.c.delivery)
 	results := make(chan promised, len(rs)) // promises never block
-	for i, r := range rs {
-		d.producer.Produce(ctx, r, func(_ *kgo.Record, err error) { results <- promised{i, err} })
+	// One promise for all records: a closure per record was one more
+	// allocation per message. The record tells which one settled.
+	promise := func(r *kgo.Record, err error) { results <- promised{r, err} }
+	for _, r := range rs {
+		d.producer.Produce(ctx, r, promise)
 	}
 	return func() []error {
 		defer cancel()
@@ -131,33 +109,50 @@ func (d *driver) startProduce(ctx context.Context, rs []*kgo.Record) func() []er
 	}
 }
 
-// promised is the outcome of record i of a produce.
+// promised is the outcome of one record of a produce.
 type promised struct {
-	i   int
+	r   *kgo.Record
 	err error
 }
 
-// collect waits for the promise of every record, or for ctx.
+// collect waits for the promise of every record, or for ctx. Records are
+// looked up by pointer only when something failed, so that success costs
+// no lookup.
 func collect(ctx context.Context, rs []*kgo.Record, results <-chan promised) []error {
 	var errs []error
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make([]error, len(rs))
+	settle := func(res promised) {
+		if res.err == nil {
+			return
 		}
-		errs[i] = err
+		if i := slices.Index(rs, res.r); i >= 0 {
+			if errs == nil {
+				errs = make([]error, len(rs))
+			}
+			errs[i] = classify(res.r.Topic, res.err)
+		}
 	}
-	settled := make([]bool, len(rs))
+	got := make([]*kgo.Record, 0, len(rs))
 	for range rs {
 		select {
 		case res := <-results:
-			settled[res.i] = true
-			if res.err != nil {
-				fail(res.i, classify(rs[res.i].Topic, res.err))
-			}
+			got = append(got, res.r)
+			settle(res)
 		case <-ctx.Done():
-			for i, ok := range settled {
-				if !ok {
-					fail(i, fmt.Errorf("kafka: produce to topic %q: %w", rs[i].Topic, ctx.Err()))
+			for len(results) > 0 { // settled just now: their outcome stands
+				res := <-results
+				got = append(got, res.r)
+				settle(res)
+			}
+			done := make(map[*kgo.Record]bool, len(got))
+			for _, r := range got {
+				done[r] = true
+			}
+			for i, r := range rs {
+				if !done[r] {
+					if errs == nil {
+						errs = make([]error, len(rs))
+					}
+					errs[i] = fmt.Errorf("kafka: produce to topic %q: %w", r.Topic, ctx.Err())
 				}
 			}
 			return errs
@@ -193,8 +188,9 @@ func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() 
 	rs := make([]*kgo.Record, 0, len(batch))
 	idx := make([]int, 0, len(batch))
 	var errs []error
+	b := d.newBuilder(ctx, d.topic, batch)
 	for i := range batch {
-		r, err := d.record(ctx, d.topic, &batch[i], 1)
+		r, err := b.add(&batch[i], 1)
 		if err != nil {
 			if errs == nil {
 				errs = make([]error, len(batch))
@@ -253,24 +249,33 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 // deliveries whose copy was accepted as done.
 func (d *driver) resend(ctx context.Context, handles []any, topic string, attempt func(*delivery) int, edit func(*delivery, *kgo.Record)) error {
 	var dvs []*delivery
-	var rs []*kgo.Record
+	var envs []kernel.Envelope
 	for _, h := range handles {
 		dv, ok := h.(*delivery)
-		if !ok || !d.live(dv) {
+		if !ok {
+			continue
+		}
+		rec := d.liveRecord(dv)
+		if rec == nil {
 			continue // stale: its partition moved, the new owner has it
 		}
-		r, err := d.record(ctx, topic, &dv.env, attempt(dv))
+		dvs = append(dvs, dv)
+		envs = append(envs, envelope(rec))
+	}
+	if len(envs) == 0 {
+		return nil
+	}
+	b := d.newBuilder(ctx, topic, envs)
+	rs := make([]*kgo.Record, 0, len(envs))
+	for i, dv := range dvs {
+		r, err := b.add(&envs[i], attempt(dv))
 		if err != nil {
 			return err // cannot happen: the envelope came from headers
 		}
 		if edit != nil {
 			edit(dv, r)
 		}
-		dvs = append(dvs, dv)
 		rs = append(rs, r)
-	}
-	if len(rs) == 0 {
-		return nil
 	}
 	errs := d.produce(ctx, rs)
 	var first error
