@@ -42,11 +42,14 @@ type driver struct {
 	fetchWait  time.Duration
 	pollOnly   bool // the server is older than 2.10: see poll
 	maxBatch   int
+	inFlight   int // the kernel's bound on deliveries in flight (AckCapacity)
 	maxPayload int
 	lease      time.Duration
 
 	k atomic.Pointer[kernel.Kernel] // set once New has built it; reports connection events
 
+	pre       prefetch
+	confirm   confirmer
 	drains    sync.WaitGroup // goroutines naking what a cancelled fetch still delivers
 	closeOnce sync.Once
 }
@@ -169,7 +172,12 @@ func (d *driver) receive(ctx context.Context, max int) ([]kernel.Envelope, error
 	if err != nil {
 		return nil, fmt.Errorf("nats: fetch from %s: %w", d.where, err)
 	}
-	return d.collect(ctx, b, 1)
+	msgs, err := d.collect(ctx, b, 1)
+	envs = make([]kernel.Envelope, len(msgs))
+	for i, m := range msgs {
+		envs[i] = envelope(m)
+	}
+	return envs, err
 }
 
 // pollWait bounds the sleep between no-wait pulls on an idle queue of a
@@ -205,25 +213,14 @@ func (d *driver) poll(ctx context.Context, max int) ([]kernel.Envelope, error) {
 	}
 }
 
-func (d *driver) fetchNoWait(ctx context.Context, max int) ([]kernel.Envelope, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	b, err := (*d.cons.Load()).FetchNoWait(max)
-	if err != nil {
-		return nil, fmt.Errorf("nats: fetch from %s: %w", d.where, err)
-	}
-	return d.collect(ctx, b, max)
-}
-
 // collect reads a fetch's messages until it ends. When ctx ends first, what
 // was read is returned (the kernel releases it) and what the server still
 // delivers to the pull request is naked by a drain goroutine that Close
 // waits for: abandoning the fetch would leave those messages invisible
 // until their AckWait runs out.
-func (d *driver) collect(ctx context.Context, b jetstream.MessageBatch, max int) ([]kernel.Envelope, error) {
+func (d *driver) collect(ctx context.Context, b jetstream.MessageBatch, max int) ([]jetstream.Msg, error) {
 	msgs := b.Messages()
-	var envs []kernel.Envelope
+	var envs []jetstream.Msg
 	for {
 		select {
 		case m, ok := <-msgs:
@@ -234,9 +231,9 @@ func (d *driver) collect(ctx context.Context, b jetstream.MessageBatch, max int)
 				return envs, nil
 			}
 			if envs == nil {
-				envs = make([]kernel.Envelope, 0, max)
+				envs = make([]jetstream.Msg, 0, max)
 			}
-			envs = append(envs, envelope(m))
+			envs = append(envs, m)
 		case <-ctx.Done():
 			d.drains.Add(1)
 			go func() {
@@ -284,6 +281,8 @@ func (d *driver) connHandlers() []natsgo.Option {
 // the embedded server this driver owns.
 func (d *driver) Close() error {
 	d.closeOnce.Do(func() {
+		d.closeConfirmer()
+		d.pre.release()
 		d.drains.Wait()
 		d.js.CleanupPublisher()
 		if d.ownConn {

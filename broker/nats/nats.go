@@ -80,6 +80,7 @@ func open(queue string, c *config, cfg kernel.Config) (*driver, error) {
 		apiTimeout: c.apiTimeout,
 		fetchWait:  c.fetchWait,
 		maxBatch:   c.maxBatch,
+		inFlight:   cfg.AckCapacity,
 		lease:      cfg.TimeToFlight,
 	}
 	var handlers []natsgo.Option

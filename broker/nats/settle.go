@@ -12,18 +12,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Ack acks each delivery, then flushes: one round trip for the batch
-// confirms the server has them. When the connection drops before the
-// server confirmed, the acks may have died with it (a server restart
-// loses those it had not processed), so they are sent again once the
-// client has reconnected: an ack is idempotent, and each one lost is a
-// duplicate delivery after the AckWait.
+// Ack acks each delivery and hands the acks to the confirmer, which
+// flushes (one round trip confirms the server has them) off the kernel's
+// path. When the connection drops before the server confirmed, the acks may
+// have died with it (a server restart loses those it had not processed), so
+// they are sent again once the client has reconnected: an ack is
+// idempotent, and each one lost is a duplicate delivery after the AckWait.
 func (d *driver) Ack(ctx context.Context, handles []any) error {
-	err := d.settle(ctx, "ack", handles, func(m jetstream.Msg) error { return m.Ack() })
-	if err == nil || d.nc.IsClosed() || ctx.Err() != nil {
+	msgs, failed, err := d.apply("ack", handles, func(m jetstream.Msg) error { return m.Ack() })
+	if err == nil {
+		return d.ackDone(ctx, msgs)
+	}
+	if d.nc.IsClosed() || ctx.Err() != nil || failed == 0 {
 		return err
 	}
-	if d.reack(ctx, handles) == nil {
+	if d.reack(ctx, msgs) == nil {
 		return nil
 	}
 	return err
@@ -34,8 +37,8 @@ func (d *driver) Ack(ctx context.Context, handles []any) error {
 var ackBody = []byte("+ACK")
 
 // reack waits for the connection (up to the request timeout) and publishes
-// the acks of handles again.
-func (d *driver) reack(ctx context.Context, handles []any) error {
+// the acks of msgs again, then flushes.
+func (d *driver) reack(ctx context.Context, msgs []jetstream.Msg) error {
 	ctx, cancel := context.WithTimeout(ctx, d.apiTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -47,11 +50,9 @@ func (d *driver) reack(ctx context.Context, handles []any) error {
 		case <-tick.C:
 		}
 	}
-	for _, h := range handles {
-		if m, ok := h.(jetstream.Msg); ok {
-			if err := d.nc.Publish(m.Reply(), ackBody); err != nil {
-				return err
-			}
+	for _, m := range msgs {
+		if err := d.nc.Publish(m.Reply(), ackBody); err != nil {
+			return err
 		}
 	}
 	return d.nc.FlushWithContext(ctx)
@@ -73,13 +74,29 @@ func (d *driver) Extend(ctx context.Context, handles []any, _ time.Duration) err
 
 // settle applies f to each delivery, then flushes once for the batch.
 func (d *driver) settle(ctx context.Context, op string, handles []any, f func(jetstream.Msg) error) error {
+	_, _, err := d.apply(op, handles, f)
+	if err != nil {
+		return err
+	}
+	if err := d.flush(ctx); err != nil {
+		// None is known to have reached the server.
+		return fmt.Errorf("nats: %s %d of %d deliveries on %s: %w", op, len(handles), len(handles), d.where, err)
+	}
+	return nil
+}
+
+// apply applies f to each delivery and returns them, with how many f
+// failed on and the first failure (naming op).
+func (d *driver) apply(op string, handles []any, f func(jetstream.Msg) error) ([]jetstream.Msg, int, error) {
+	msgs := make([]jetstream.Msg, 0, len(handles))
 	var first error
 	failed := 0
 	for _, h := range handles {
 		m, ok := h.(jetstream.Msg)
 		if !ok {
-			return fmt.Errorf("nats: %s on %s: handle %T is not a JetStream message", op, d.where, h)
+			return nil, 0, fmt.Errorf("nats: %s on %s: handle %T is not a JetStream message", op, d.where, h)
 		}
+		msgs = append(msgs, m)
 		// ErrMsgAlreadyAckd: settled before (a release racing an ack);
 		// nothing left to do.
 		if err := f(m); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
@@ -89,15 +106,10 @@ func (d *driver) settle(ctx context.Context, op string, handles []any, f func(je
 			}
 		}
 	}
-	if first == nil {
-		if first = d.flush(ctx); first != nil {
-			failed = len(handles) // none is known to have reached the server
-		}
-	}
 	if first != nil {
-		return fmt.Errorf("nats: %s %d of %d deliveries on %s: %w", op, failed, len(handles), d.where, first)
+		return msgs, failed, fmt.Errorf("nats: %s %d of %d deliveries on %s: %w", op, failed, len(handles), d.where, first)
 	}
-	return nil
+	return msgs, 0, nil
 }
 
 // flush waits until the server has read everything published so far, at
