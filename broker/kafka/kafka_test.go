@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -36,6 +37,7 @@ func TestOptionValidation(t *testing.T) {
 		{"payload", "t", []Option{WithMaxPayload(0)}, "max payload is 0"},
 		{"poll wait", "t", []Option{WithPollWait(0)}, "poll wait is 0s"},
 		{"linger", "t", []Option{WithLinger(-time.Second)}, "linger is -1s"},
+		{"commit interval", "t", []Option{WithCommitInterval(-time.Second)}, "commit interval is -1s"},
 		{"heartbeat", "t", []Option{WithGroupTimeouts(time.Second, 2*time.Second, 0)}, "heartbeat interval 2s must be shorter"},
 		{"key attr", "t", []Option{WithKeyAttr("")}, "key attribute name is empty"},
 		{"sasl mechanism", "t", []Option{WithSASL("GSSAPI", "u", "p")}, `SASL mechanism "GSSAPI" is unknown`},
@@ -203,6 +205,51 @@ func TestRecordRoundTrip(t *testing.T) {
 	env.Attrs = map[string]string{"swarm-category": "spoof"}
 	if _, err := d.record(context.Background(), "t", &env, 1); !kernel.IsPermanent(err) {
 		t.Errorf("reserved attribute: %v, want a permanent error", err)
+	}
+}
+
+// TestBatchRoundTrip: records built from shared slabs keep their own key,
+// headers and id, a header appended to one (dead letters) leaves the next
+// intact, and a rejected envelope leaves nothing behind in the slabs.
+func TestBatchRoundTrip(t *testing.T) {
+	d := &driver{c: defaultConfig()}
+	envs := []kernel.Envelope{
+		{Category: "A", ID: "id-1", Payload: []byte("1")},
+		{Category: "A", ID: "id-2", Payload: []byte("2"), Attrs: map[string]string{"swarm-x": "bad"}},
+		{Category: "B", ID: "id-33", Payload: []byte("3"), Attrs: map[string]string{"k": "v"}},
+		{Category: "A", ID: "", Payload: []byte("4")},
+	}
+	b := d.newBuilder(context.Background(), "t", envs)
+	var rs []*kgo.Record
+	for i := range envs {
+		r, err := b.add(&envs[i], 1)
+		if i == 1 {
+			if !kernel.IsPermanent(err) {
+				t.Fatalf("reserved attribute: %v, want a permanent error", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	rs[0].Headers = append(rs[0].Headers, kgo.RecordHeader{Key: "extra", Value: []byte("x")})
+	want := []kernel.Envelope{envs[0], envs[2], envs[3]}
+	for i, r := range rs {
+		r.Topic, r.Partition, r.Offset = "t", 0, int64(i)
+		got := envelope(r)
+		w := want[i]
+		if w.ID == "" {
+			w.ID = fmt.Sprintf("t/0@%d", i)
+		}
+		if string(r.Key) != w.Category || got.Category != w.Category || got.ID != w.ID ||
+			string(got.Payload) != string(w.Payload) || got.Attrs["k"] != w.Attrs["k"] {
+			t.Errorf("record %d: key %q, envelope %+v, want %+v", i, r.Key, got, w)
+		}
+		if i > 0 && got.Attrs["extra"] != "" {
+			t.Errorf("record %d got the header appended to record 0", i)
+		}
 	}
 }
 

@@ -186,6 +186,53 @@ func TestCommitAckedPrefix(t *testing.T) {
 	}
 }
 
+// TestCommitInterval: the first ack after a quiet spell is committed at
+// once; acks within the interval after a commit wait for it and go in one
+// commit.
+func TestCommitInterval(t *testing.T) {
+	topic := topicName(t)
+	q, err := kafka.New(topic, append(options(seed), kafka.WithPartitions(1, -1),
+		kafka.WithCommitInterval(2*time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	enq, _ := emit.Typed[swarmtest.Note](q)
+	deq, ack := listen.Typed[swarmtest.Note](q)
+	for i := range 3 {
+		enq <- swarmtest.Note{Seq: i}
+	}
+	var ms []swarm.Msg[swarmtest.Note]
+	for range 3 {
+		select {
+		case m := <-deq:
+			ms = append(ms, m)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("received %d of 3", len(ms))
+		}
+	}
+	adm := admin(t, seed)
+	waitFor := func(want int64, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for committed(t, adm, topic) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("committed offset %d, want %d within %v", committed(t, adm, topic), want, within)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	ack <- ms[0]
+	waitFor(1, time.Second) // well inside the interval: committed at once
+	ack <- ms[1]
+	ack <- ms[2]
+	time.Sleep(500 * time.Millisecond)
+	if off := committed(t, adm, topic); off != 1 {
+		t.Fatalf("committed offset %d 0.5s after the first commit, want 1 until the 2s interval passed", off)
+	}
+	waitFor(3, 5*time.Second)
+}
+
 func admin(t *testing.T, addr string) *kadm.Client {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
