@@ -18,17 +18,7 @@ type conn struct {
 	ready   chan struct{} // closed on the first connection
 	mu      sync.Mutex
 	up      bool
-	lastErr error           // last connection error, for New's message
-	live    context.Context // cancelled when the network connection now up drops
-	drop    context.CancelFunc
-}
-
-// current returns a context that is cancelled when the network connection
-// now up drops (already cancelled while none is up).
-func (c *conn) current() context.Context {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.live
+	lastErr error // last connection error, for New's message
 }
 
 // dial starts an autopaho connection, which reconnects with backoff until
@@ -39,8 +29,6 @@ func (c *conn) current() context.Context {
 // kernel sends it again.
 func (s *session) dial(clientID string, receive bool) (*conn, error) {
 	c := &conn{ready: make(chan struct{})}
-	c.live, c.drop = context.WithCancel(context.Background())
-	c.drop()
 	rm := uint16(s.cfg.receiveMax)
 	expiry := uint32(s.cfg.expiry / time.Second)
 	if !receive {
@@ -58,7 +46,6 @@ func (s *session) dial(clientID string, receive bool) (*conn, error) {
 		ConnectPassword:               []byte(s.cfg.password),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, ca *paho.Connack) {
 			c.mu.Lock()
-			c.live, c.drop = context.WithCancel(context.Background())
 			again := c.up
 			if !c.up {
 				c.up = true
@@ -73,9 +60,6 @@ func (s *session) dial(clientID string, receive bool) (*conn, error) {
 			}
 		},
 		OnConnectionDown: func() bool {
-			c.mu.Lock()
-			c.drop()
-			c.mu.Unlock()
 			return true // reconnect
 		},
 		OnConnectError: func(err error) {
@@ -100,6 +84,9 @@ func (s *session) dial(clientID string, receive bool) (*conn, error) {
 		// no-ops and its manual acknowledgement stays off.
 		cc.Session = s.subs
 		cc.OnPublishReceived = []func(paho.PublishReceived) (bool, error){s.onPublish}
+	}
+	if !receive {
+		cc.Session = s.pubs // publishes are written through it (see send)
 	}
 	cm, err := autopaho.NewConnection(context.Background(), cc)
 	if err != nil {

@@ -28,7 +28,8 @@ const (
 const receiveWait = 250 * time.Millisecond
 
 // sender is the emit side of the driver: QoS 1 publishes to the queue's
-// topic, one at a time so that the order on the wire is the order sent.
+// topic, written in the order sent, their PUBACKs awaited later (see
+// SendAsync).
 type sender struct {
 	s   *session
 	cfg config
@@ -57,26 +58,58 @@ func (d *sender) Capabilities() kernel.Capabilities {
 	}
 }
 
-// Send publishes batch in order, each waiting for its PUBACK. After a
-// failure the rest of the batch is not sent (and fails with it), so the
-// kernel's retry keeps the order.
+// Send publishes batch in order and waits for the PUBACKs.
 func (d *sender) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	return d.SendAsync(ctx, batch)()
+}
+
+// The kernel keeps several batches in flight with a driver that sends
+// asynchronously.
+var _ kernel.AsyncSender = (*sender)(nil)
+
+// SendAsync writes the batch's PUBLISH packets in order, without waiting
+// for each PUBACK (up to the server's Receive Maximum unacknowledged), and
+// returns the wait for their outcomes. Batches started one after another
+// are written in that order. After a message that could not be written,
+// the rest of the batch is not written (and fails with it), so the kernel's
+// retry keeps their order; a message written and then refused cannot be
+// called back, so its retry comes after the later ones.
+func (d *sender) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(batch))
+		}
+		errs[i] = err
+	}
+	waits := make([]func() error, len(batch))
 	for i := range batch {
 		env := &batch[i]
 		props, err := envelopeProps(env.Category, env.ID, 1, env.Attrs)
-		if err == nil {
-			err = d.s.publish(ctx, d.s.topic, env.Payload, props)
-		}
 		if err != nil {
-			errs := make([]error, len(batch))
-			errs[i] = err
+			fail(i, err) // permanent: the rest goes on
+			continue
+		}
+		waits[i], err = d.s.send(ctx, d.s.topic, env.Payload, props)
+		if err != nil {
+			fail(i, err)
 			for j := i + 1; j < len(batch); j++ {
-				errs[j] = fmt.Errorf("mqtt: not sent after an earlier message of the batch failed: %w", err)
+				fail(j, fmt.Errorf("mqtt: not sent after an earlier message of the batch failed: %w", err))
 			}
-			return errs
+			break
 		}
 	}
-	return nil
+	return func() []error {
+		for i, wait := range waits {
+			if wait == nil {
+				continue
+			}
+			if err := wait(); err != nil {
+				fail(i, err)
+			}
+		}
+		return errs
+	}
 }
 
 // Close releases the driver's session.
@@ -166,14 +199,21 @@ func (d *driver) Ack(_ context.Context, handles []any) error {
 // original: MQTT has no negative ack. When the republish fails the message
 // is handed to this process's receivers again instead (it stays unacked on
 // the server, so it is not lost either way). The delay is not honoured.
+// The republishes are written together, their PUBACKs awaited after.
 func (d *driver) Nack(ctx context.Context, handles []any, _ time.Duration) error {
 	var errs []error
-	for _, h := range handles {
-		dv := h.(*delivery)
-		if dv.stale() {
+	waits := make([]func() error, len(handles))
+	for i, h := range handles {
+		if dv := h.(*delivery); !dv.stale() {
+			waits[i] = dv.requeue(ctx, dv.attempt()+1)
+		}
+	}
+	for i, wait := range waits {
+		if wait == nil {
 			continue
 		}
-		if err := dv.requeue(ctx, dv.attempt()+1); err != nil {
+		if err := wait(); err != nil {
+			dv := handles[i].(*delivery)
 			dv.bump++
 			select {
 			case d.s.buf <- dv:
@@ -193,13 +233,15 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 	if err := d.openDLQ(); err != nil {
 		return err
 	}
-	var errs []error
+	waits := make([]func() error, 0, len(handles))
 	for _, h := range handles {
-		dv := h.(*delivery)
-		if dv.stale() {
-			continue
+		if dv := h.(*delivery); !dv.stale() {
+			waits = append(waits, dv.forward(ctx, d.dlqTopic))
 		}
-		if err := dv.forward(ctx, d.dlqTopic); err != nil {
+	}
+	var errs []error
+	for _, wait := range waits {
+		if err := wait(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -312,17 +354,19 @@ func (dv *delivery) ack() error {
 	return nil
 }
 
-// requeue republishes the message to its queue with attempt, then acks it.
-func (dv *delivery) requeue(ctx context.Context, attempt int) error {
+// requeue starts republishing the message to its queue with attempt; the
+// wait returned acks it once the server took the copy.
+func (dv *delivery) requeue(ctx context.Context, attempt int) (wait func() error) {
 	return dv.republish(ctx, dv.s.topic, attempt)
 }
 
-// forward publishes the message to topic unchanged, then acks it.
-func (dv *delivery) forward(ctx context.Context, topic string) error {
+// forward starts publishing the message to topic unchanged; the wait
+// returned acks it once the server took the copy.
+func (dv *delivery) forward(ctx context.Context, topic string) (wait func() error) {
 	return dv.republish(ctx, topic, dv.attempt())
 }
 
-func (dv *delivery) republish(ctx context.Context, topic string, attempt int) error {
+func (dv *delivery) republish(ctx context.Context, topic string, attempt int) (wait func() error) {
 	props := make(paho.UserProperties, 0, len(dv.props())+1)
 	for _, p := range dv.props() {
 		if p.Key != propAttempt {
@@ -332,8 +376,14 @@ func (dv *delivery) republish(ctx context.Context, topic string, attempt int) er
 	if attempt > 1 {
 		props = append(props, paho.UserProperty{Key: propAttempt, Value: strconv.Itoa(attempt)})
 	}
-	if err := dv.s.publish(ctx, topic, dv.pub.Payload, props); err != nil {
-		return err
+	sent, err := dv.s.send(ctx, topic, dv.pub.Payload, props)
+	if err != nil {
+		return func() error { return err }
 	}
-	return dv.ack()
+	return func() error {
+		if err := sent(); err != nil {
+			return err
+		}
+		return dv.ack()
+	}
 }

@@ -37,6 +37,7 @@ type session struct {
 	cfg    config
 
 	pub  *conn
+	pubs *pubState      // the publishing connection's session state
 	subs *subState      // the receiving connection's session state and acks
 	buf  chan *delivery // bounded by Receive Maximum: the server never sends more unacked
 
@@ -123,6 +124,7 @@ func newSession(key sessionKey, cfg config, topic string) *session {
 		topic:  topic,
 		filter: "$share/" + cfg.group + "/" + topic,
 		cfg:    cfg,
+		pubs:   newPubState(),
 		subs:   newSubState(),
 		buf:    make(chan *delivery, cfg.receiveMax),
 		stop:   make(chan struct{}),
@@ -177,40 +179,6 @@ func (s *session) onPublish(pr paho.PublishReceived) (bool, error) {
 		// Not acked: the server sends it again when the session resumes.
 	}
 	return true, nil
-}
-
-// publish sends one QoS 1 message and waits for the server's PUBACK. The
-// wait ends when the connection drops: the publishing connection keeps no
-// session, so paho would never resend the message nor complete the wait,
-// which would hold the emitter for the whole timeout after a server restart.
-func (s *session) publish(ctx context.Context, topic string, payload []byte, props paho.UserProperties) error {
-	live := s.pub.current()
-	wait, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-	defer context.AfterFunc(live, cancel)()
-	resp, err := s.pub.cm.Publish(wait, &paho.Publish{
-		QoS:        1,
-		Topic:      topic,
-		Payload:    payload,
-		Properties: &paho.PublishProperties{User: props},
-	})
-	if errors.Is(err, context.Canceled) && live.Err() != nil && ctx.Err() == nil {
-		return fmt.Errorf("mqtt: publish to %s on %s: the connection dropped before the server acknowledged it", topic, s.key.servers)
-	}
-	if err != nil {
-		return fmt.Errorf("mqtt: publish to %s on %s: %w", topic, s.key.servers, err)
-	}
-	// 0x10: the server accepted the message but no subscription took it,
-	// so it is gone. That is reported, and retried by the kernel: after a
-	// server restart the publisher may reconnect before the subscribers
-	// have renewed their shared subscription.
-	if resp != nil && resp.ReasonCode == 0x10 {
-		return fmt.Errorf("mqtt: publish to %s on %s: %w", topic, s.key.servers, ErrNoSubscribers)
-	}
-	if resp != nil && resp.ReasonCode >= 0x80 {
-		return fmt.Errorf("mqtt: publish to %s on %s refused with reason code 0x%02x", topic, s.key.servers, resp.ReasonCode)
-	}
-	return nil
 }
 
 // watch makes d one of the listeners told when the server lost the
@@ -270,7 +238,7 @@ func (s *session) release() {
 }
 
 // shutdown hands the buffered, never delivered messages back to the queue
-// (republish, then ack), lets paho write the acks, and disconnects keeping
+// (republish, then ack), and disconnects keeping
 // the server session: what it holds waits for the next connection with
 // this client id. A session with a configured client id stays in the
 // shared subscription (its instance comes back); one with the random
@@ -281,11 +249,14 @@ func (s *session) shutdown() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 	defer cancel()
+	var waits []func() error
 	for n := len(s.buf); n > 0; n-- {
-		d := <-s.buf
-		if d.stale() || d.requeue(ctx, d.attempt()) != nil {
-			continue // unacked: the server delivers it again
+		if d := <-s.buf; !d.stale() {
+			waits = append(waits, d.requeue(ctx, d.attempt()))
 		}
+	}
+	for _, wait := range waits {
+		_ = wait() // on failure unacked: the server delivers it again
 	}
 	s.subMu.Lock()
 	sub := s.sub

@@ -1,0 +1,62 @@
+package mqtt_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/swarm-go/swarm/broker/mqtt"
+	"github.com/swarm-go/swarm/emit"
+	"github.com/swarm-go/swarm/listen"
+)
+
+// TestPipelinedPublishKeepsOrder: publishes are written without waiting
+// for each PUBACK (many batches in flight, up to the server's Receive
+// Maximum, unlimited on this server), and a listener still gets them in
+// the order emitted, both the ones queued before it listens and the ones
+// emitted while it does. It acks each delivery at once, so the acks flow
+// while the server keeps sending.
+func TestPipelinedPublishKeepsOrder(t *testing.T) {
+	srv := startPrivateServer(t, false)
+	q, err := mqtt.New("order-test", mqtt.WithServers("mqtt://"+srv.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const before, during = 10_000, 10_000
+	enq, dlq := emit.Typed[int](q)
+	go func() {
+		for m := range dlq {
+			t.Errorf("message %d dead-lettered", m)
+		}
+	}()
+	for i := range before {
+		enq <- i
+	}
+	if err := q.Kernel().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deq, ack := listen.Typed[int](q)
+	go func() {
+		for i := before; i < before+during; i++ {
+			select {
+			case enq <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for want := 0; want < before+during; want++ {
+		select {
+		case m := <-deq:
+			if m.Object != want {
+				t.Fatalf("received %d, want %d: the order emitted was not kept", m.Object, want)
+			}
+			ack <- m
+		case <-ctx.Done():
+			t.Fatalf("received %d of %d messages in 60s", want, before+during)
+		}
+	}
+}
