@@ -29,9 +29,11 @@ const (
 // by the stream.
 func message(subject string, env *kernel.Envelope) *natsgo.Msg {
 	h := make(natsgo.Header, 2+len(env.Attrs))
-	h[HeaderCategory] = []string{url.QueryEscape(env.Category)}
+	// One array holds both values: an allocation less per message.
+	vs := [2]string{url.QueryEscape(env.Category), url.QueryEscape(env.ID)}
+	h[HeaderCategory] = vs[0:1:1]
 	if env.ID != "" {
-		h[jetstream.MsgIDHeader] = []string{url.QueryEscape(env.ID)}
+		h[jetstream.MsgIDHeader] = vs[1:2:2]
 	}
 	for k, v := range env.Attrs {
 		h[HeaderAttrPrefix+url.QueryEscape(k)] = []string{url.QueryEscape(v)}
@@ -44,8 +46,9 @@ func message(subject string, env *kernel.Envelope) *natsgo.Msg {
 // for a message published without one.
 func envelope(m jetstream.Msg) kernel.Envelope {
 	env := kernel.Envelope{Payload: m.Data(), Handle: m, Attempt: 1}
-	meta, err := m.Metadata()
-	if err == nil {
+	if n, ok := delivered(m.Reply()); ok {
+		env.Attempt = max(n, 1)
+	} else if meta, err := m.Metadata(); err == nil {
 		env.Attempt = max(int(meta.NumDelivered), 1)
 	}
 	for k, vs := range m.Headers() {
@@ -64,10 +67,49 @@ func envelope(m jetstream.Msg) kernel.Envelope {
 			env.Attrs[unescape(k[len(HeaderAttrPrefix):])] = unescape(vs[0])
 		}
 	}
-	if env.ID == "" && meta != nil {
-		env.ID = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	if env.ID == "" {
+		if meta, err := m.Metadata(); err == nil {
+			env.ID = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+		}
 	}
 	return env
+}
+
+// delivered reads the delivery count from a JetStream ack subject without
+// allocating, as Metadata would (its token slice and struct, per message):
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>
+// from older servers (9 tokens), or with <domain>.<account hash> after ACK
+// and more tokens at the end (11 or more). ok is false for anything else.
+func delivered(reply string) (n int, ok bool) {
+	if !strings.HasPrefix(reply, "$JS.ACK.") {
+		return 0, false
+	}
+	tokens := strings.Count(reply, ".") + 1
+	var pos int // the delivery count's token
+	switch {
+	case tokens == 9:
+		pos = 4
+	case tokens >= 11:
+		pos = 6
+	default:
+		return 0, false
+	}
+	for range pos {
+		reply = reply[strings.IndexByte(reply, '.')+1:]
+	}
+	if i := strings.IndexByte(reply, '.'); i >= 0 {
+		reply = reply[:i]
+	}
+	if reply == "" || len(reply) > 18 {
+		return 0, false
+	}
+	for _, c := range []byte(reply) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // unescape undoes url.QueryEscape, keeping a value that was not escaped
