@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -93,3 +94,43 @@ func report(b *testing.B) {
 }
 
 var _ swarm.Broker = (*memory.Broker)(nil)
+
+// BenchmarkEmit measures the send side alone: b.N values through an emit
+// channel until the broker accepted them all (Kernel.Flush).
+func BenchmarkEmit(b *testing.B) {
+	q, err := memory.New(fmt.Sprintf("bench-emit-%d-%d", b.N, time.Now().UnixNano()), memory.WithQueueCapacity(b.N+1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	enq, _ := emit.Typed[order](q)
+	v := sample(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		enq <- v
+	}
+	if err := q.Kernel().Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	report(b)
+}
+
+// BenchmarkBaselineEncode is BenchmarkEmit's work on one goroutine with a
+// bare buffered channel: encode, hand over.
+func BenchmarkBaselineEncode(b *testing.B) {
+	wire := make(chan []byte, b.N)
+	v := sample(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		p, err := json.Marshal(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wire <- p
+	}
+	b.StopTimer()
+	report(b)
+}
