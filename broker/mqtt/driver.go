@@ -67,9 +67,9 @@ func (d *sender) Send(ctx context.Context, batch []kernel.Envelope) []error {
 // asynchronously.
 var _ kernel.AsyncSender = (*sender)(nil)
 
-// SendAsync writes the batch's PUBLISH packets in order, without waiting
-// for each PUBACK (up to the server's Receive Maximum unacknowledged), and
-// returns the wait for their outcomes. Batches started one after another
+// SendAsync writes the batch's PUBLISH packets in order, in one write
+// where the server's Receive Maximum allows, without waiting for each
+// PUBACK, and returns the wait for their outcomes. Batches started one after another
 // are written in that order. After a message that could not be written,
 // the rest of the batch is not written (and fails with it), so the kernel's
 // retry keeps their order; a message written and then refused cannot be
@@ -82,7 +82,8 @@ func (d *sender) SendAsync(ctx context.Context, batch []kernel.Envelope) func() 
 		}
 		errs[i] = err
 	}
-	waits := make([]func() error, len(batch))
+	msgs := make([]outgoing, 0, len(batch))
+	at := make([]int, 0, len(batch)) // batch position of msgs[j]
 	for i := range batch {
 		env := &batch[i]
 		props, err := envelopeProps(env.Category, env.ID, 1, env.Attrs)
@@ -90,22 +91,14 @@ func (d *sender) SendAsync(ctx context.Context, batch []kernel.Envelope) func() 
 			fail(i, err) // permanent: the rest goes on
 			continue
 		}
-		waits[i], err = d.s.send(ctx, d.s.topic, env.Payload, props)
-		if err != nil {
-			fail(i, err)
-			for j := i + 1; j < len(batch); j++ {
-				fail(j, fmt.Errorf("mqtt: not sent after an earlier message of the batch failed: %w", err))
-			}
-			break
-		}
+		msgs = append(msgs, outgoing{topic: d.s.topic, payload: env.Payload, props: props})
+		at = append(at, i)
 	}
+	waits := d.s.sendAll(ctx, msgs)
 	return func() []error {
-		for i, wait := range waits {
-			if wait == nil {
-				continue
-			}
+		for j, wait := range waits {
 			if err := wait(); err != nil {
-				fail(i, err)
+				fail(at[j], err)
 			}
 		}
 		return errs
@@ -376,10 +369,7 @@ func (dv *delivery) republish(ctx context.Context, topic string, attempt int) (w
 	if attempt > 1 {
 		props = append(props, paho.UserProperty{Key: propAttempt, Value: strconv.Itoa(attempt)})
 	}
-	sent, err := dv.s.send(ctx, topic, dv.pub.Payload, props)
-	if err != nil {
-		return func() error { return err }
-	}
+	sent := dv.s.sendAll(ctx, []outgoing{{topic: topic, payload: dv.pub.Payload, props: props}})[0]
 	return func() error {
 		if err := sent(); err != nil {
 			return err

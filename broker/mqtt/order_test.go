@@ -2,12 +2,15 @@ package mqtt_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/swarm-go/swarm"
 	"github.com/swarm-go/swarm/broker/mqtt"
 	"github.com/swarm-go/swarm/emit"
 	"github.com/swarm-go/swarm/listen"
+	"github.com/swarm-go/swarm/swarmtest"
 )
 
 // TestPipelinedPublishKeepsOrder: publishes are written without waiting
@@ -57,6 +60,51 @@ func TestPipelinedPublishKeepsOrder(t *testing.T) {
 			ack <- m
 		case <-ctx.Done():
 			t.Fatalf("received %d of %d messages in 60s", want, before+during)
+		}
+	}
+}
+
+// TestPipelinedPublishInASmallWindow: on the shared server (Mosquitto's
+// default max_inflight_messages, 20, is its Receive Maximum) a batch of up
+// to 256 messages does not fit the window: the sender writes what it holds
+// before it waits for a slot, so the batch goes out in pieces, in order,
+// and nothing waits for the publish timeout.
+func TestPipelinedPublishInASmallWindow(t *testing.T) {
+	swarmtest.RequireTCP(t, "mosquitto", sharedAddr)
+	q, err := mqtt.New(fmt.Sprintf("small-window-%d", time.Now().UnixNano()),
+		testOpts(sharedAddr, swarm.WithRetry(swarm.ConstantBackoff(time.Millisecond, 1)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 3000
+	deq, ack := listen.Typed[int](q)
+	enq, dlq := emit.Typed[int](q)
+	go func() {
+		for m := range dlq {
+			t.Errorf("message %d dead-lettered", m)
+		}
+	}()
+	go func() {
+		for i := range n {
+			select {
+			case enq <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for want := 0; want < n; want++ {
+		select {
+		case m := <-deq:
+			if m.Object != want {
+				t.Fatalf("received %d, want %d: the order emitted was not kept", m.Object, want)
+			}
+			ack <- m
+		case <-ctx.Done():
+			t.Fatalf("received %d of %d messages in 30s", want, n)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session/state"
+	"github.com/eclipse/paho.golang/paho/store/memory"
 )
 
 // pubState is the session state of the publishing connection: paho's own
@@ -31,8 +33,23 @@ type pubState struct {
 func newPubState() *pubState {
 	lost := make(chan struct{})
 	close(lost)
-	return &pubState{State: state.NewInMemory(), lost: lost}
+	return &pubState{State: state.New(noStore{}, memory.New()), lost: lost}
 }
+
+// noStore is the store of the publishing connection's outgoing packets,
+// which paho keeps to resend them on a reconnect that finds the session:
+// that connection keeps none (session expiry 0), so paho would encode every
+// message a second time for nothing.
+type noStore struct{}
+
+func (noStore) Put(uint16, byte, io.WriterTo) error { return nil }
+func (noStore) Get(uint16) (io.ReadCloser, error) {
+	return nil, errors.New("mqtt: the publishing connection stores no packets")
+}
+func (noStore) Delete(uint16) error     { return nil }
+func (noStore) Quarantine(uint16) error { return nil }
+func (noStore) List() ([]uint16, error) { return nil, nil }
+func (noStore) Reset() error            { return nil }
 
 // ConAckReceived makes conn the one publishes are written to, once paho's
 // state knows it.
@@ -65,43 +82,127 @@ func (p *pubState) current() (io.Writer, chan struct{}) {
 	return p.conn, p.lost
 }
 
+// write writes encoded packets to conn in one write, unless conn dropped
+// (closing lost): their packet ids may then belong to the next connection.
+func (p *pubState) write(conn io.Writer, lost <-chan struct{}, b []byte) error {
+	select {
+	case <-lost:
+		return errDropped
+	default:
+	}
+	if l, ok := conn.(sync.Locker); ok {
+		// A connection that needs it (see packets.NewThreadSafeConn)
+		// serialises paho's writes by its lock.
+		l.Lock()
+		defer l.Unlock()
+	}
+	if _, err := conn.Write(b); err != nil {
+		return fmt.Errorf("%w: %w", errDropped, err)
+	}
+	return nil
+}
+
 // errDropped is the outcome of a publish whose connection dropped before
 // the server acknowledged it.
 var errDropped = errors.New("the connection dropped before the server acknowledged it")
 
-// send writes one QoS 1 PUBLISH to topic and returns the wait for the
-// server's PUBACK, or the error that kept it from being written. Publishes started one after another by one goroutine
-// are written in that order, which is the order the server delivers them
-// in. start blocks only while the server's Receive Maximum of publishes is
-// unacknowledged. The wait ends with errDropped when the connection drops
-// (the kernel sends the message again) and is bounded by the timeout.
-func (s *session) send(ctx context.Context, topic string, payload []byte, props paho.UserProperties) (wait func() error, err error) {
-	fail := func(err error) error {
-		return fmt.Errorf("mqtt: publish to %s on %s: %w", topic, s.key.servers, err)
-	}
-	conn, lost := s.pubs.current()
-	if conn == nil {
-		return nil, fail(errDropped)
-	}
-	pub := &paho.Publish{QoS: 1, Topic: topic, Payload: payload, Properties: &paho.PublishProperties{User: props}}
-	pb := pub.Packet()
-	resp := make(chan packets.ControlPacket, 1)
-	actx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	err = s.pubs.AddToSession(actx, pb, resp)
+// outgoing is one message to publish.
+type outgoing struct {
+	topic   string
+	payload []byte
+	props   paho.UserProperties
+}
+
+// tryOnly is a done context: paho's state then takes a slot of the send
+// quota only if one is free at once, and fails with context.Canceled rather
+// than waiting.
+var tryOnly = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err != nil {
-		return nil, fail(err)
+	return ctx
+}()
+
+// sendAll writes the messages as QoS 1 PUBLISH packets, in order, in as
+// few writes as the server's Receive Maximum allows, and returns one wait
+// per message for its PUBACK. Batches sent one after another by one
+// goroutine are written in that order, which is the order the server
+// delivers them in. sendAll blocks only while the server's Receive Maximum
+// of publishes is unacknowledged, and then only after writing what it
+// holds (so that PUBACKs can come back). After a message that could not be
+// written, the rest are not written either (their waits fail with it), so a
+// retry keeps their order. A wait ends with errDropped when the connection
+// drops (the kernel sends the message again) and is bounded by the timeout.
+func (s *session) sendAll(ctx context.Context, msgs []outgoing) []func() error {
+	waits := make([]func() error, len(msgs))
+	conn, lost := s.pubs.current()
+	var failed error
+	failAt := func(i int, err error) {
+		err = fmt.Errorf("mqtt: publish to %s on %s: %w", msgs[i].topic, s.key.servers, err)
+		waits[i] = func() error { return err }
+		if failed == nil {
+			failed = err
+		}
 	}
-	select {
-	case <-lost:
-		// The packet id may belong to the next connection: not written.
-		return nil, fail(errDropped)
-	default:
+	if conn == nil {
+		failed = errDropped
 	}
-	if _, err := pb.WriteTo(conn); err != nil {
-		return nil, fail(fmt.Errorf("%w: %w", errDropped, err))
+	var buf bytes.Buffer
+	var held []int // added to the session state and encoded in buf, not written
+	flush := func() {
+		if len(held) > 0 {
+			if err := s.pubs.write(conn, lost, buf.Bytes()); err != nil {
+				for _, i := range held {
+					failAt(i, err)
+				}
+			}
+		}
+		buf.Reset()
+		held = held[:0]
 	}
+	for i, m := range msgs {
+		if failed != nil {
+			err := fmt.Errorf("mqtt: not sent after an earlier message failed: %w", failed)
+			waits[i] = func() error { return err }
+			continue
+		}
+		pub := &paho.Publish{QoS: 1, Topic: m.topic, Payload: m.payload, Properties: &paho.PublishProperties{User: m.props}}
+		pb := pub.Packet()
+		resp := make(chan packets.ControlPacket, 1)
+		err := s.pubs.AddToSession(tryOnly, pb, resp)
+		if errors.Is(err, context.Canceled) {
+			// No slot free: write what is held, whose PUBACKs free them.
+			flush()
+			if failed != nil {
+				err := fmt.Errorf("mqtt: not sent after an earlier message failed: %w", failed)
+				waits[i] = func() error { return err }
+				continue
+			}
+			actx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+			err = s.pubs.AddToSession(actx, pb, resp)
+			cancel()
+		}
+		if err != nil {
+			failAt(i, err)
+			continue
+		}
+		if _, err := pb.WriteTo(&buf); err != nil {
+			failAt(i, err)
+			continue
+		}
+		held = append(held, i)
+		waits[i] = s.awaitPuback(ctx, m.topic, resp, lost)
+	}
+	flush()
+	return waits
+}
+
+// awaitPuback returns the wait for the PUBACK of a publish written on the
+// connection whose drop closes lost.
+func (s *session) awaitPuback(ctx context.Context, topic string, resp <-chan packets.ControlPacket, lost <-chan struct{}) func() error {
 	return func() error {
+		fail := func(err error) error {
+			return fmt.Errorf("mqtt: publish to %s on %s: %w", topic, s.key.servers, err)
+		}
 		timer := time.NewTimer(s.cfg.timeout)
 		defer timer.Stop()
 		var cp packets.ControlPacket
@@ -119,7 +220,7 @@ func (s *session) send(ctx context.Context, topic string, payload []byte, props 
 			return fail(errDropped)
 		}
 		return pubackErr(topic, s.key.servers, ack.ReasonCode)
-	}, nil
+	}
 }
 
 // pubackErr is the outcome of a PUBACK's reason code. 0x10: the server
