@@ -125,7 +125,6 @@ func TestNackDelay(t *testing.T) {
 func TestDeadLetterFields(t *testing.T) {
 	swarmtest.RequireTCP(t, "redis", sharedAddr)
 	q := queueName(t, newKeys(t, sharedAddr))
-	deq, _ := listen.Typed[swarmtest.Note](open(t, q))
 	e, err := open(t, q).Kernel().Emitter("Note", "raw", false)
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +135,15 @@ func TestDeadLetterFields(t *testing.T) {
 		t.Fatal(errs[0])
 	}
 	c := rawClient(t, sharedAddr)
+	sent, err := c.XRange(context.Background(), q, "-", "+").Result()
+	if err != nil || len(sent) != 1 {
+		t.Fatalf("%d entries in the stream (%v), want the one sent", len(sent), err)
+	}
+	source := sent[0].ID
+	if _, ok := sent[0].Values["id"]; ok {
+		t.Errorf("entry fields %v: emit wrote an id field (the entry id is the message id)", sent[0].Values)
+	}
+	deq, _ := listen.Typed[swarmtest.Note](open(t, q))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		msgs, err := c.XRange(context.Background(), q+".dlq", "-", "+").Result()
@@ -144,7 +152,9 @@ func TestDeadLetterFields(t *testing.T) {
 		}
 		if len(msgs) == 1 {
 			v := msgs[0].Values
-			if v["category"] != "Note" || v["id"] != env.ID || v["attr.tenant"] != "acme" || v["payload"] != "{not json" {
+			// The id is the entry's in the source stream (its message id):
+			// emit writes no id field.
+			if v["category"] != "Note" || v["id"] != source || v["attr.tenant"] != "acme" || v["payload"] != "{not json" {
 				t.Errorf("dead letter fields %v", v)
 			}
 			break
@@ -262,5 +272,40 @@ func TestStreamDeleted(t *testing.T) {
 	ack <- m
 	if m.Object.Seq != 2 {
 		t.Fatalf("got %+v, want seq 2", m.Object)
+	}
+}
+
+// TestEarlierLayout: an entry written by an earlier version (with an id
+// field) is received with that id; one written now with its entry id.
+func TestEarlierLayout(t *testing.T) {
+	swarmtest.RequireTCP(t, "redis", sharedAddr)
+	q := queueName(t, newKeys(t, sharedAddr))
+	b := open(t, q)
+	c := rawClient(t, sharedAddr)
+	if err := c.XAdd(context.Background(), &goredis.XAddArgs{Stream: q,
+		Values: []any{"category", "Note", "id", "earlier-1", "payload", `{"seq":5}`}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	enq, _ := emit.Typed[swarmtest.Note](b)
+	enq <- swarmtest.Note{Seq: 6}
+	deq, ack := listen.Typed[swarmtest.Note](b)
+	for _, want := range []int{5, 6} {
+		select {
+		case m := <-deq:
+			wantID := "earlier-1"
+			if want == 6 {
+				ids, err := c.XRange(context.Background(), q, "-", "+").Result()
+				if err != nil || len(ids) == 0 {
+					t.Fatalf("stream entries: %v %v", ids, err)
+				}
+				wantID = ids[len(ids)-1].ID
+			}
+			if m.Object.Seq != want || m.ID() != wantID {
+				t.Errorf("received seq %d id %q, want %d id %q", m.Object.Seq, m.ID(), want, wantID)
+			}
+			ack <- m
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d not received", want)
+		}
 	}
 }

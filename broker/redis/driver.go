@@ -16,6 +16,15 @@ import (
 
 // Stream entry fields. Attributes are fields of their own, prefixed, so
 // every value stays a binary-safe Redis string with no encoding on top.
+//
+// Emit writes category and payload only: a message's id is its stream
+// entry id, which Redis keeps across redeliveries. The id field is read
+// when present (entries of earlier versions, which wrote the emitted id,
+// and dead letters, which carry their source entry's id), so entries of
+// either layout decode alike, and earlier versions read these entries with
+// the stream id, as they always did for entries without one. Writing the
+// id cost two more arguments to parse, and two more values to store and to
+// read back, per message.
 const (
 	fieldCategory = "category"
 	fieldID       = "id"
@@ -111,8 +120,8 @@ func (d *driver) xadd(stream string, values any) *goredis.XAddArgs {
 
 // fields lays an envelope out as stream entry fields.
 func fields(env *kernel.Envelope) []any {
-	v := make([]any, 0, 6+2*len(env.Attrs))
-	v = append(v, fieldCategory, env.Category, fieldID, env.ID, fieldPayload, env.Payload)
+	v := make([]any, 0, 4+2*len(env.Attrs))
+	v = append(v, fieldCategory, env.Category, fieldPayload, env.Payload)
 	for k, s := range env.Attrs {
 		v = append(v, attrPrefix+k, s)
 	}

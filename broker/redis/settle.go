@@ -119,7 +119,7 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 	cmds := make([]*goredis.StringCmd, len(ds))
 	_, err := d.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, dv := range ds {
-			cmds[i] = p.XAdd(ctx, d.xadd(d.deadLetter, dv.values))
+			cmds[i] = p.XAdd(ctx, d.xadd(d.deadLetter, deadFields(dv)))
 		}
 		return nil
 	})
@@ -137,6 +137,21 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 			d.deadLetter, len(moved), len(ds), err)
 	}
 	return nil
+}
+
+// deadFields are the fields of a dead letter: the entry's, unchanged, with
+// the id its consumer saw (the source entry's id when the entry had none
+// of its own), so the dead letter keeps the message's identity.
+func deadFields(dv *delivery) map[string]any {
+	if _, ok := dv.values[fieldID]; ok {
+		return dv.values
+	}
+	v := make(map[string]any, len(dv.values)+1)
+	for k, x := range dv.values {
+		v[k] = x
+	}
+	v[fieldID] = dv.id
+	return v
 }
 
 // Close releases entries lost by a failed call (the kernel has released
