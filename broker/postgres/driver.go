@@ -41,6 +41,7 @@ type driver struct {
 	report     func(*kernel.Error)
 	due        atomic.Int64 // unix nanos when a local delayed nack is due; 0: none
 
+	table                               pgx.Identifier // for COPY
 	insert, take, ack, move, deadLetter string
 }
 
@@ -57,13 +58,15 @@ func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpo
 		pollWait:   min(max(kcfg.PollFrequency, 10*time.Millisecond), 5*time.Second),
 		maxPayload: c.maxPayload,
 		report:     func(*kernel.Error) {},
+		table:      t.parts,
 	}
 	if d.channel == "" {
 		d.channel, d.dlqChannel = channelName(t, queue), channelName(t, d.dlq)
 	}
 	d.listenCfg = pool.Config().ConnConfig
 	d.listenKey = location(&d.listenCfg.Config) + "\x00" + d.channel
-	// Arrays keep a batch to one statement and one plan whatever its size.
+	// The outbox's insert, in the application's transaction. Arrays keep a
+	// batch to one statement and one plan whatever its size.
 	d.insert = `INSERT INTO ` + t.ident + ` (queue, category, msg_id, attrs, payload)
 SELECT $1, c, m, NULLIF(a, '')::jsonb, p
 FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS x(c, m, a, p, n)
@@ -129,35 +132,56 @@ func (d *driver) Capabilities() kernel.Capabilities {
 	}
 }
 
-// Send inserts the batch in one statement and notifies the queue's channel
-// in the same implicit transaction (one round trip): receivers wake only
-// once the rows are committed, and all rows commit or none.
+// copyColumns are the columns a send writes; the others take their
+// defaults.
+var copyColumns = []string{"queue", "category", "msg_id", "attrs", "payload"}
+
+// Send writes the batch with COPY, one statement that commits all rows or
+// none, then notifies the queue's channel. COPY costs the server a quarter
+// to a third less CPU than the INSERT ... SELECT FROM unnest(arrays) the
+// outbox uses (it inserts rows a page at a time, with no executor per row
+// nor sort), and it streams without waiting for a reply before the data:
+// one round trip, the notification a second.
+//
+// The notification follows the commit instead of sharing its transaction
+// (COPY cannot be pipelined with another statement): receivers still wake
+// only once the rows are committed. If it fails, the rows are committed
+// all the same, so the send succeeds and the failure is reported: a
+// receiver waiting on LISTEN then finds them at its next poll. The
+// notification's own commit does not wait for the WAL flush (it writes no
+// data a crash could lose; the listeners' connections would not survive
+// one either).
 func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
-	cats := make([]string, len(batch))
-	ids := make([]string, len(batch))
-	attrs := make([]string, len(batch))
-	payloads := make([][]byte, len(batch))
+	rows := make([][]any, len(batch))
+	cells := make([]any, len(batch)*len(copyColumns))
 	for i := range batch {
 		e := &batch[i]
-		cats[i], ids[i], payloads[i] = e.Category, e.ID, e.Payload
-		if payloads[i] == nil {
-			payloads[i] = []byte{} // the column is NOT NULL; nil would be NULL
-		}
+		var attrs any
 		if len(e.Attrs) > 0 {
 			b, err := json.Marshal(e.Attrs)
 			if err != nil {
 				return fill(len(batch), kernel.Permanent(fmt.Errorf("postgres: attributes of %s: %w", e.ID, err)))
 			}
-			attrs[i] = string(b)
+			attrs = b
 		}
+		payload := e.Payload
+		if payload == nil {
+			payload = []byte{} // the column is NOT NULL; nil would be NULL
+		}
+		row := cells[i*len(copyColumns) : (i+1)*len(copyColumns) : (i+1)*len(copyColumns)]
+		row[0], row[1], row[2], row[3], row[4] = d.queue, e.Category, e.ID, attrs, payload
+		rows[i] = row
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
+	if _, err := d.pool.CopyFrom(ctx, d.table, copyColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fill(len(batch), fmt.Errorf("postgres: send %d messages to queue %q: %w", len(batch), d.queue, err))
+	}
 	b := &pgx.Batch{}
-	b.Queue(d.insert, d.queue, cats, ids, attrs, payloads)
+	b.Queue(settleAsync)
 	b.Queue(notify, d.channel, d.queue)
 	if err := d.exec(ctx, b); err != nil {
-		return fill(len(batch), fmt.Errorf("postgres: send %d messages to queue %q: %w", len(batch), d.queue, err))
+		d.report(&kernel.Error{Op: "notify", Err: fmt.Errorf("postgres: NOTIFY %q after a send (receivers poll): %w", d.channel, err)})
 	}
 	return nil
 }

@@ -2,9 +2,9 @@
 // queue.
 //
 // Messages are rows of one table (default "swarm_queue", created on first
-// use) keyed by queue name, so many queues share a table. Emit inserts a
-// batch in one statement and wakes receivers with NOTIFY in the same
-// transaction; receivers lease rows with UPDATE ... FOR UPDATE SKIP LOCKED
+// use) keyed by queue name, so many queues share a table. Emit writes a
+// batch with one COPY and wakes receivers with NOTIFY once it is committed;
+// receivers lease rows with UPDATE ... FOR UPDATE SKIP LOCKED
 // (competing consumers), wait on LISTEN when the queue is empty, and settle
 // by deleting (ack) or moving the lease (nack, extend). Dead letters move,
 // in one statement, to the queue "<queue>.dlq" in the same table, where a

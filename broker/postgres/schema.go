@@ -19,10 +19,11 @@ const maxIdent = 63
 
 // table is a parsed, quoted table name.
 type table struct {
-	name  string // as given, for errors
-	ident string // quoted, schema-qualified when given so
-	index string // quoted index name, qualified like the table
-	local string // quoted index name alone, for CREATE INDEX
+	name  string         // as given, for errors
+	parts pgx.Identifier // unquoted parts, for COPY
+	ident string         // quoted, schema-qualified when given so
+	index string         // quoted index name, qualified like the table
+	local string         // quoted index name alone, for CREATE INDEX
 }
 
 // parseTable splits "schema.table" or "table" and quotes the parts, so any
@@ -44,6 +45,7 @@ func parseTable(name string) (table, error) {
 	ix := append(parts[:len(parts)-1:len(parts)-1], idx)
 	return table{
 		name:  name,
+		parts: pgx.Identifier(parts),
 		ident: pgx.Identifier(parts).Sanitize(),
 		index: pgx.Identifier(ix).Sanitize(),
 		local: pgx.Identifier{idx}.Sanitize(),
