@@ -48,6 +48,7 @@ func (d Digest) claim() bool {
 // unsettled deliveries, and extends their leases.
 type flight struct {
 	limit int
+	topUp time.Duration // see acquire
 
 	mu    sync.Mutex
 	count int
@@ -61,17 +62,27 @@ type flight struct {
 
 func (f *flight) init(limit int) {
 	f.limit = limit
+	f.topUp = topUp
 	f.wake = make(chan struct{}, 1)
 	f.live = map[*batch]struct{}{}
 }
 
 // acquire reserves up to n slots, waiting while none is free. It returns 0
 // when ctx is done.
+//
+// While fewer than min(n, limit/4) are free it waits up to topUp for more:
+// once a full window is in flight, slots come back one ack at a time, and
+// taking each as it comes would turn every receive into a round trip for a
+// handful of messages. The application has the in-flight deliveries to
+// work on meanwhile; the wait is bounded so that one holding most of the
+// window without acking still gets the rest.
 func (f *flight) acquire(ctx context.Context, n int) int {
+	want := min(n, max(f.limit/4, 1))
+	var late <-chan time.Time
 	for {
 		f.mu.Lock()
 		free := f.limit - f.count
-		if free > 0 {
+		if free >= want {
 			n = min(n, free)
 			f.count += n
 			more := f.count < f.limit
@@ -82,13 +93,24 @@ func (f *flight) acquire(ctx context.Context, n int) int {
 			return n
 		}
 		f.mu.Unlock()
+		if free > 0 && late == nil {
+			t := time.NewTimer(f.topUp)
+			defer t.Stop()
+			late = t.C
+		}
 		select {
 		case <-f.wake:
+		case <-late:
+			want = 1
 		case <-ctx.Done():
 			return 0
 		}
 	}
 }
+
+// topUp is how long a receive waits for a larger share of the in-flight
+// window once some of it is free.
+const topUp = 5 * time.Millisecond
 
 // done returns n slots.
 func (f *flight) done(n int) {
