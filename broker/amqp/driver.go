@@ -108,9 +108,21 @@ func (d *driver) Capabilities() kernel.Capabilities {
 
 // Send publishes the batch persistent, with confirms, and waits for them.
 func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
+	return d.SendAsync(ctx, batch)()
+}
+
+// The kernel keeps several batches in flight with drivers that send
+// asynchronously.
+var _ kernel.AsyncSender = (*driver)(nil)
+
+// SendAsync publishes batch on the publishing channel and returns the wait
+// for the server's confirmations. Batches started one after another are
+// written in order on one channel, so they keep their order.
+func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
 	l, err := d.pubs.current(ctx)
 	if err != nil {
-		return all(len(batch), err)
+		errs := all(len(batch), err)
+		return func() []error { return errs }
 	}
 	msgs := make([]amqp091.Publishing, len(batch))
 	var bad []error
@@ -148,9 +160,9 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 				errs[i] = e[0]
 			}
 		}
-		return errs
+		return func() []error { return errs }
 	}
-	return d.publish(ctx, l, d.queue, msgs)
+	return d.startPublish(ctx, l, d.queue, msgs)
 }
 
 // summary is the first of errs and how many there were, so that a failed

@@ -25,6 +25,14 @@ const returnsBuffer = 512
 // l's confirming channel and waits for every confirmation. It returns nil
 // when all were confirmed and routed, or one error per message.
 func (d *driver) publish(ctx context.Context, l *link, queue string, msgs []amqp091.Publishing) []error {
+	return d.startPublish(ctx, l, queue, msgs)()
+}
+
+// startPublish writes msgs as publish does and returns the wait for their
+// confirmations, so that the next batch can be written while the server
+// confirms this one (publisher confirms are meant to be used so: the
+// server confirms in the order of the writes, one channel keeps order).
+func (d *driver) startPublish(ctx context.Context, l *link, queue string, msgs []amqp091.Publishing) (wait func() []error) {
 	var errs []error
 	fail := func(i int, err error) {
 		if errs == nil {
@@ -33,7 +41,8 @@ func (d *driver) publish(ctx context.Context, l *link, queue string, msgs []amqp
 		errs[i] = err
 	}
 	if err := l.waitUnblocked(ctx); err != nil {
-		return all(len(msgs), fmt.Errorf("publish to %q: %w", queue, err))
+		errs = all(len(msgs), fmt.Errorf("publish to %q: %w", queue, err))
+		return func() []error { return errs }
 	}
 	pc := l.pub.Load()
 	dcs := make([]*amqp091.DeferredConfirmation, len(msgs))
@@ -47,34 +56,36 @@ func (d *driver) publish(ctx context.Context, l *link, queue string, msgs []amqp
 		}
 		dcs[i] = dc
 	}
-	confirmed := false
-	for i, dc := range dcs {
-		if dc == nil {
-			continue
+	return func() []error {
+		confirmed := false
+		for i, dc := range dcs {
+			if dc == nil {
+				continue
+			}
+			ok, err := dc.WaitContext(ctx)
+			switch {
+			case err != nil:
+				fail(i, fmt.Errorf("publish to %q: no confirmation: %w", queue, err))
+			case !ok && pc.ch.IsClosed():
+				fail(i, fmt.Errorf("publish to %q: channel closed before the server confirmed", queue))
+			case !ok:
+				fail(i, fmt.Errorf("publish to %q: the server refused the message (nack)", queue))
+			default:
+				confirmed = true
+			}
 		}
-		ok, err := dc.WaitContext(ctx)
-		switch {
-		case err != nil:
-			fail(i, fmt.Errorf("publish to %q: no confirmation: %w", queue, err))
-		case !ok && pc.ch.IsClosed():
-			fail(i, fmt.Errorf("publish to %q: channel closed before the server confirmed", queue))
-		case !ok:
-			fail(i, fmt.Errorf("publish to %q: the server refused the message (nack)", queue))
-		default:
-			confirmed = true
+		if confirmed && d.unroutable(l, pc, queue, msgs, fail) {
+			// The queue was deleted under us: declare it again, so the
+			// kernel's retry finds it.
+			if queue == d.queue {
+				_, _ = d.declare(l.conn, d.queue, d.queueArgs(d.queue, d.dlq))
+			}
+			l.mu.Lock()
+			delete(l.declared, queue)
+			l.mu.Unlock()
 		}
+		return errs
 	}
-	if confirmed && d.unroutable(l, pc, queue, msgs, fail) {
-		// The queue was deleted under us: declare it again, so the
-		// kernel's retry finds it.
-		if queue == d.queue {
-			_, _ = d.declare(l.conn, d.queue, d.queueArgs(d.queue, d.dlq))
-		}
-		l.mu.Lock()
-		delete(l.declared, queue)
-		l.mu.Unlock()
-	}
-	return errs
 }
 
 // unroutable fails the confirmed messages the server returned, and reports
