@@ -150,25 +150,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // covers all of them.
 func TestCommitAckedPrefix(t *testing.T) {
 	topic := topicName(t)
-	q, err := kafka.New(topic, append(options(seed), kafka.WithPartitions(1, -1))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	enq, _ := emit.Typed[swarmtest.Note](q)
-	deq, ack := listen.Typed[swarmtest.Note](q)
-	for i := range 3 {
-		enq <- swarmtest.Note{Seq: i}
-	}
-	var ms []swarm.Msg[swarmtest.Note]
-	for range 3 {
-		select {
-		case m := <-deq:
-			ms = append(ms, m)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("received %d of 3", len(ms))
-		}
-	}
+	ms, ack := receiveThree(t, topic)
 	adm := admin(t, seed)
 	ack <- ms[2]
 	ack <- ms[1]
@@ -191,26 +173,7 @@ func TestCommitAckedPrefix(t *testing.T) {
 // commit.
 func TestCommitInterval(t *testing.T) {
 	topic := topicName(t)
-	q, err := kafka.New(topic, append(options(seed), kafka.WithPartitions(1, -1),
-		kafka.WithCommitInterval(2*time.Second))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	enq, _ := emit.Typed[swarmtest.Note](q)
-	deq, ack := listen.Typed[swarmtest.Note](q)
-	for i := range 3 {
-		enq <- swarmtest.Note{Seq: i}
-	}
-	var ms []swarm.Msg[swarmtest.Note]
-	for range 3 {
-		select {
-		case m := <-deq:
-			ms = append(ms, m)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("received %d of 3", len(ms))
-		}
-	}
+	ms, ack := receiveThree(t, topic, kafka.WithCommitInterval(2*time.Second))
 	adm := admin(t, seed)
 	waitFor := func(want int64, within time.Duration) {
 		t.Helper()
@@ -231,6 +194,32 @@ func TestCommitInterval(t *testing.T) {
 		t.Fatalf("committed offset %d 0.5s after the first commit, want 1 until the 2s interval passed", off)
 	}
 	waitFor(3, 5*time.Second)
+}
+
+// receiveThree emits three notes to a new one-partition topic and receives
+// them, unacked; the broker is closed when the test ends.
+func receiveThree(t *testing.T, topic string, opts ...kafka.Option) ([]swarm.Msg[swarmtest.Note], chan<- swarm.Msg[swarmtest.Note]) {
+	t.Helper()
+	q, err := kafka.New(topic, append(options(seed), append(opts, kafka.WithPartitions(1, -1))...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	enq, _ := emit.Typed[swarmtest.Note](q)
+	deq, ack := listen.Typed[swarmtest.Note](q)
+	for i := range 3 {
+		enq <- swarmtest.Note{Seq: i}
+	}
+	var ms []swarm.Msg[swarmtest.Note]
+	for range 3 {
+		select {
+		case m := <-deq:
+			ms = append(ms, m)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("received %d of 3", len(ms))
+		}
+	}
+	return ms, ack
 }
 
 func admin(t *testing.T, addr string) *kadm.Client {
