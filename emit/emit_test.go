@@ -237,7 +237,7 @@ func TestAsyncDriverKeepsBatchesInFlight(t *testing.T) {
 	enq, _ := emit.Typed[Order](k)
 	defer close(enq)
 	free := sync.OnceFunc(func() { close(d.release) })
-	defer free() // before Close, which waits for the batches in flight
+	defer free()      // before Close, which waits for the batches in flight
 	const values = 20 // more than the window of 16 batches of one value
 	for i := range values {
 		enq <- Order{ID: i}
