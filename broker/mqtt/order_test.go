@@ -42,16 +42,26 @@ func TestPipelinedPublishKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	deq, ack := listen.Typed[int](q)
-	go func() {
-		for i := before; i < before+during; i++ {
-			select {
-			case enq <- i:
-			case <-ctx.Done():
-				return
-			}
+	go emitRange(ctx, enq, before, before+during)
+	receiveInOrder(ctx, t, deq, ack, before+during)
+}
+
+// emitRange sends lo, lo+1, ..., hi-1 on enq until ctx is done.
+func emitRange(ctx context.Context, enq chan<- int, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		select {
+		case enq <- i:
+		case <-ctx.Done():
+			return
 		}
-	}()
-	for want := 0; want < before+during; want++ {
+	}
+}
+
+// receiveInOrder receives and acks 0, 1, ..., n-1, failing the test on any
+// other order or when ctx ends first.
+func receiveInOrder(ctx context.Context, t *testing.T, deq <-chan swarm.Msg[int], ack chan<- swarm.Msg[int], n int) {
+	t.Helper()
+	for want := 0; want < n; want++ {
 		select {
 		case m := <-deq:
 			if m.Object != want {
@@ -59,7 +69,7 @@ func TestPipelinedPublishKeepsOrder(t *testing.T) {
 			}
 			ack <- m
 		case <-ctx.Done():
-			t.Fatalf("received %d of %d messages in 60s", want, before+during)
+			t.Fatalf("received %d of %d messages before the deadline", want, n)
 		}
 	}
 }
@@ -87,24 +97,6 @@ func TestPipelinedPublishInASmallWindow(t *testing.T) {
 			t.Errorf("message %d dead-lettered", m)
 		}
 	}()
-	go func() {
-		for i := range n {
-			select {
-			case enq <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	for want := 0; want < n; want++ {
-		select {
-		case m := <-deq:
-			if m.Object != want {
-				t.Fatalf("received %d, want %d: the order emitted was not kept", m.Object, want)
-			}
-			ack <- m
-		case <-ctx.Done():
-			t.Fatalf("received %d of %d messages in 30s", want, n)
-		}
-	}
+	go emitRange(ctx, enq, 0, n)
+	receiveInOrder(ctx, t, deq, ack, n)
 }
