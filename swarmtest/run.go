@@ -74,6 +74,13 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		base = base[len(base)-40:]
 	}
 	h := &harness{t: t, cfg: cfg, queue: "st-" + base + "-" + hex.EncodeToString(r[:]), errs: newErrLog()}
+	// A check that fails shows what its brokers reported: a receive or
+	// send error is often the cause of a message that never came.
+	t.Cleanup(func() {
+		if t.Failed() {
+			h.errs.dump(t)
+		}
+	})
 	return h
 }
 
@@ -125,6 +132,16 @@ func newErrLog() *errLog {
 		}
 	}()
 	return l
+}
+
+// dump logs the errors reported so far, at most the first 50.
+func (l *errLog) dump(t *testing.T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("errors the brokers reported: %d", len(l.seen))
+	for i, err := range l.seen[:min(len(l.seen), 50)] {
+		t.Logf("  %d: %v", i+1, err)
+	}
 }
 
 // wait waits until an error matching target (errors.Is) that satisfies ok
