@@ -246,15 +246,48 @@ func (k *Kernel) release() {
 }
 
 // chunked calls f on handles in slices of at most MaxBatch, the bound the
-// driver port promises, and returns the first error.
+// driver port promises, one after the other, and returns the first error.
 func (k *Kernel) chunked(handles []any, f func([]any) error) error {
-	var first error
-	for len(handles) > 0 {
-		n := min(len(handles), k.caps.MaxBatch)
-		if err := f(handles[:n]); err != nil && first == nil {
-			first = err
+	return k.chunkedPar(handles, 1, f)
+}
+
+// chunkedPar is chunked with up to par calls of f at once.
+func (k *Kernel) chunkedPar(handles []any, par int, f func([]any) error) error {
+	size := max(k.caps.MaxBatch, 1)
+	if par <= 1 || len(handles) <= size {
+		var first error
+		for len(handles) > 0 {
+			n := min(len(handles), size)
+			if err := f(handles[:n]); err != nil && first == nil {
+				first = err
+			}
+			handles = handles[n:]
 		}
-		handles = handles[n:]
+		return first
 	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, par)
+	for len(handles) > 0 {
+		n := min(len(handles), size)
+		part := handles[:n:n]
+		handles = handles[n:]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(part); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 	return first
 }

@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,5 +60,62 @@ func TestAcquireHonoursContext(t *testing.T) {
 	defer cancel()
 	if n := f.acquire(ctx, 1); n != 0 {
 		t.Fatalf("acquire on a full window with a done context took %d slots", n)
+	}
+}
+
+// Acks of a broker that settles in several calls at once go out in
+// parallel, each call within MaxBatch, every handle once.
+func TestChunkedParRunsCallsAtOnce(t *testing.T) {
+	k := &Kernel{caps: Capabilities{MaxBatch: 10}}
+	handles := make([]any, 35)
+	for i := range handles {
+		handles[i] = i
+	}
+	var (
+		mu             sync.Mutex
+		seen           = map[any]int{}
+		active, most   int
+		allIn          = make(chan struct{})
+		calls, entered int
+	)
+	errBoom := errors.New("boom")
+	err := k.chunkedPar(handles, 4, func(hs []any) error {
+		mu.Lock()
+		calls++
+		entered++
+		active++
+		most = max(most, active)
+		if len(hs) > 10 {
+			t.Errorf("a call got %d handles, over MaxBatch", len(hs))
+		}
+		for _, h := range hs {
+			seen[h]++
+		}
+		if entered == 4 {
+			close(allIn)
+		}
+		mu.Unlock()
+		select {
+		case <-allIn: // the first four calls wait for each other
+		case <-time.After(time.Second):
+		}
+		mu.Lock()
+		active--
+		mu.Unlock()
+		if hs[0] == 20 {
+			return errBoom
+		}
+		return nil
+	})
+	if !errors.Is(err, errBoom) {
+		t.Errorf("chunkedPar = %v, want the call's error", err)
+	}
+	if most != 4 || calls != 4 {
+		t.Errorf("%d calls, at most %d at once; want 4 calls, all at once", calls, most)
+	}
+	for i := range handles {
+		if seen[i] != 1 {
+			t.Fatalf("handle %d passed %d times", i, seen[i])
+		}
 	}
 }

@@ -91,7 +91,8 @@ func (in *Inbox) Reject(ctx context.Context, d Digest, err error) {
 	}
 }
 
-// Settle acks and fails deliveries in batches. Failed deliveries are released
+// Settle acks and fails deliveries in batches (acks in up to
+// SettleConcurrency calls at once). Failed deliveries are released
 // to the broker with the Redelivery delay for their attempt, or dead-lettered
 // once their attempts are exhausted. Deliveries already settled (acked twice,
 // released by Close, settled on receipt under at-most-once) are skipped, and
@@ -118,7 +119,7 @@ func (in *Inbox) Settle(ctx context.Context, ss []Settlement) {
 		}
 	}
 	if len(acks) > 0 {
-		if err := k.chunked(acks, func(hs []any) error { return k.rx.Ack(ctx, hs) }); err != nil {
+		if err := k.chunkedPar(acks, k.caps.SettleConcurrency, func(hs []any) error { return k.rx.Ack(ctx, hs) }); err != nil {
 			k.Report(&Error{Op: "ack", Category: in.category, Err: err})
 		}
 	}

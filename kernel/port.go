@@ -121,6 +121,12 @@ type Capabilities struct {
 	// SendConcurrency is how many batches of one emit channel the kernel
 	// sends at once when the broker does not promise order (default 1).
 	SendConcurrency int
+	// SettleConcurrency is how many Ack calls the kernel makes at once for
+	// one listener (default 1). Brokers whose acks are separate round trips
+	// of at most MaxBatch each (SQS's DeleteMessageBatch of 10) need several
+	// at once to keep up with their receivers; the listener then hands the
+	// kernel up to MaxBatch*SettleConcurrency acks at a time.
+	SettleConcurrency int
 	// MaxBatch bounds the envelopes per Send and per Receive (0: 1 per call).
 	MaxBatch int
 	// MaxBatchBytes bounds the summed payload bytes per Send (0: none).

@@ -67,7 +67,8 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string) (<-chan sw
 	in.Add()
 	in.Add()
 	go decode(in, codec, deq)
-	go settle(in, ack, k.Capabilities().MaxBatch)
+	caps := k.Capabilities()
+	go settle(in, ack, max(caps.MaxBatch, 1)*max(caps.SettleConcurrency, 1))
 	return deq, ack
 }
 

@@ -60,10 +60,14 @@ func (d *driver) Capabilities() kernel.Capabilities {
 		LongPoll:        d.cfg.waitTime > 0,
 		Receivers:       d.cfg.receivers,
 		SendConcurrency: conc,
-		MaxBatch:        batchMax,
-		MaxBatchBytes:   d.maxPayload,
-		MaxPayload:      d.maxPayload,
-		Lease:           d.lease,
+		// Each receiver brings up to 10 messages a poll, and each
+		// DeleteMessageBatch settles at most 10: one delete call at a time
+		// would hold the receivers back to its round trip.
+		SettleConcurrency: 2 * d.cfg.receivers,
+		MaxBatch:          batchMax,
+		MaxBatchBytes:     d.maxPayload,
+		MaxPayload:        d.maxPayload,
+		Lease:             d.lease,
 	}
 }
 
