@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -79,5 +80,43 @@ func TestStaleHandle(t *testing.T) {
 	}
 	if n := rows(); n != 0 {
 		t.Fatalf("ack left %d rows", n)
+	}
+
+	// One ack of a stale handle of one message (attempt 1, now delivered
+	// again) and the current handle of another (attempt 2) deletes only the
+	// latter: tokens match as pairs, not as sets of ids and attempts.
+	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m2", Payload: []byte("y")}, {Category: "c", ID: "m3", Payload: []byte("z")}}); errs != nil {
+		t.Fatal(errs[0])
+	}
+	both := func(attempt int) []any {
+		t.Helper()
+		envs, err := d.Receive(ctx, 10)
+		if err != nil || len(envs) != 2 || envs[0].Attempt != attempt || envs[1].Attempt != attempt {
+			t.Fatalf("received %d, %v; want m2 and m3 at attempt %d", len(envs), err, attempt)
+		}
+		return []any{envs[0].Handle, envs[1].Handle}
+	}
+	first := both(1)
+	if err := d.Nack(ctx, first, 0); err != nil {
+		t.Fatal(err)
+	}
+	second := both(2)
+	if err := d.Ack(ctx, []any{first[0], second[1]}); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	if r, err := d.pool.Query(ctx, `SELECT msg_id FROM swarm_queue WHERE queue = $1`, queue); err != nil {
+		t.Fatal(err)
+	} else if left, err = pgx.CollectRows(r, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != "m2" {
+		t.Fatalf("rows left %v, want [m2]: only m3's current handle settles", left)
+	}
+	if err := d.Ack(ctx, []any{second[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(); n != 0 {
+		t.Fatalf("%d rows left, want 0", n)
 	}
 }
