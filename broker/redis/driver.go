@@ -49,7 +49,7 @@ type driver struct {
 	maxLen     int64
 	block      time.Duration
 	maxPayload int
-	deleteAcks bool
+	deleteAcks bool // not WithKeepAcked: acked entries leave the stream
 	persistent bool
 	lease      time.Duration
 	claimEvery time.Duration
@@ -70,6 +70,9 @@ type driver struct {
 	delayed map[string]int64 // released with a delay: id -> when due (unix nanos)
 	pruneAt int              // size of delayed that triggers a sweep
 	orphans atomic.Bool      // set after a failed call: look for lost entries
+
+	untrimmed atomic.Int64 // entries acked since the last trim
+	trimOff   atomic.Bool  // the server refused the trim: acks XDEL instead
 }
 
 // delivery is the Handle of one received entry: its stream id and its
@@ -177,6 +180,7 @@ func (d *driver) Receive(ctx context.Context, n int) (envs []kernel.Envelope, er
 		Block:    d.block,
 	}).Result()
 	if errors.Is(err, goredis.Nil) {
+		d.trimIdle(ctx) // nothing new: trim what was acked since the last trim
 		return nil, nil
 	}
 	if err != nil {

@@ -68,7 +68,8 @@ func New(queue string, opts ...Option) (*Broker, error) {
 		out:        map[string]struct{}{},
 		delayed:    map[string]int64{},
 	}
-	d.orphans.Store(true) // a consumer name may be reused: pick up what it left
+	d.orphans.Store(true)        // a consumer name may be reused: pick up what it left
+	d.untrimmed.Store(trimEvery) // the first ack trims: see trimEvery
 	client, owned := c.client, false
 	where := "redis://(client)/" + c.stream
 	if client == nil {
