@@ -248,9 +248,12 @@ func WithMaxPayload(n int) Option {
 	}
 }
 
-// WithKeepAcked keeps acked entries in the stream (XACK only) instead of
-// deleting them (XACK and XDEL, the default). Use it when several consumer
-// groups read one stream: each acks for itself and MAXLEN trims.
+// WithKeepAcked keeps acked entries in the stream (XACK only): only MAXLEN
+// trims it. By default acked entries go with the next trim of the stream
+// (XTRIM MINID ~, every 1,024 acks and when the stream is idle), which
+// keeps whatever any group of the stream has not read or has pending, so
+// acked entries linger until that trim. Use it to keep a stream's history
+// for groups created later.
 func WithKeepAcked() Option {
 	return func(c *config) { c.keepAcked = true }
 }

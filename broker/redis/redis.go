@@ -8,7 +8,10 @@
 // XREADGROUP long polls; a delivery left unsettled for the lease (the
 // kernel's TimeToFlight) is claimed by another consumer with XAUTOCLAIM and
 // redelivered with its attempt count taken from the pending entries list.
-// Acks are pipelined XACK (+XDEL); dead letters move to "<stream>.dlq".
+// Acks are XACKs; every 1,024 acks, and when the stream is idle, a script
+// trims the stream below the oldest entry any group still needs (XTRIM
+// MINID ~), so acked entries linger until then. Dead letters move to
+// "<stream>.dlq".
 //
 // Importing the package registers the URL schemes redis and rediss (TLS):
 //
