@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/swarm-go/swarm/kernel"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -77,97 +75,6 @@ func (d *driver) Capabilities() kernel.Capabilities {
 		MaxBatchBytes:  16 << 20,
 		MaxPayload:     d.c.maxPayload,
 	}
-}
-
-// produce sends records and returns one error per record, nil when all were
-// accepted. Errors the cluster will repeat (too large, not authorized) are
-// marked permanent so the kernel does not retry them. It returns when every
-// record is settled or ctx is done: the client keeps retrying records of an
-// unreachable partition past their context and delivery timeout, so the
-// wait is bounded here, and records still pending then fail with ctx's error (one may still land
-// later: at least once).
-func (d *driver) produce(ctx context.Context, rs []*kgo.Record) []error {
-	return d.startProduce(ctx, rs)()
-}
-
-// startProduce hands the records to the producer, in order, and returns the
-// wait for their outcome (produce's results).
-func (d *driver) startProduce(ctx context.Context, rs []*kgo.Record) func() []error {
-	// The delivery timeout bounds the wait as documented, even where the
-	// client would keep retrying (no connection at all).
-	ctx, cancel := context.WithTimeout(ctx, d.c.delivery)
-	results := make(chan promised, len(rs)) // promises never block
-	// One promise for all records: a closure per record was one more
-	// allocation per message. The record tells which one settled.
-	promise := func(r *kgo.Record, err error) { results <- promised{r, err} }
-	for _, r := range rs {
-		d.producer.Produce(ctx, r, promise)
-	}
-	return func() []error {
-		defer cancel()
-		return collect(ctx, rs, results)
-	}
-}
-
-// promised is the outcome of one record of a produce.
-type promised struct {
-	r   *kgo.Record
-	err error
-}
-
-// collect waits for the promise of every record, or for ctx. Records are
-// looked up by pointer only when something failed, so that success costs
-// no lookup.
-func collect(ctx context.Context, rs []*kgo.Record, results <-chan promised) []error {
-	var errs []error
-	settle := func(res promised) {
-		if res.err == nil {
-			return
-		}
-		if i := slices.Index(rs, res.r); i >= 0 {
-			if errs == nil {
-				errs = make([]error, len(rs))
-			}
-			errs[i] = classify(res.r.Topic, res.err)
-		}
-	}
-	got := make([]*kgo.Record, 0, len(rs))
-	for range rs {
-		select {
-		case res := <-results:
-			got = append(got, res.r)
-			settle(res)
-		case <-ctx.Done():
-			for len(results) > 0 { // settled just now: their outcome stands
-				res := <-results
-				got = append(got, res.r)
-				settle(res)
-			}
-			done := make(map[*kgo.Record]bool, len(got))
-			for _, r := range got {
-				done[r] = true
-			}
-			for i, r := range rs {
-				if !done[r] {
-					if errs == nil {
-						errs = make([]error, len(rs))
-					}
-					errs[i] = fmt.Errorf("kafka: produce to topic %q: %w", r.Topic, ctx.Err())
-				}
-			}
-			return errs
-		}
-	}
-	return errs
-}
-
-func classify(topic string, err error) error {
-	err = fmt.Errorf("kafka: produce to topic %q: %w", topic, err)
-	var ke *kerr.Error
-	if errors.As(err, &ke) && !ke.Retriable {
-		return kernel.Permanent(err)
-	}
-	return err
 }
 
 // Send produces the batch; the client batches per partition and keeps the

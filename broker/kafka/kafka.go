@@ -5,8 +5,9 @@
 // message's category (or by an attribute, WithKeyAttr), so messages of one
 // category keep their order within a partition. Listening joins a consumer
 // group (default "swarm"): the group's members share the topic's partitions.
-// The category, the message id and the attributes travel as record headers;
-// the delivery attempt as a header the broker maintains.
+// The message id and the attributes travel as record headers, the category
+// as the key (as a header too when the key is an attribute); the delivery
+// attempt as a header the broker maintains.
 //
 // Kafka settles by committing an offset per partition, not per message. The
 // broker commits, after acks, the contiguous prefix of acked records of each

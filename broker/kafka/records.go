@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/swarm-go/swarm/kernel"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,6 +26,10 @@ type builder struct {
 	ids   []byte // the ids of the batch, back to back
 	cat   string // the last category seen and its bytes
 	catB  []byte
+	// now stamps every record of the batch: the client reads the clock
+	// for each record without a timestamp, which was a twentieth of the
+	// CPU per message sent.
+	now time.Time
 }
 
 // newBuilder sizes the slabs for envs; records built beyond them are still
@@ -40,6 +45,7 @@ func (d *driver) newBuilder(ctx context.Context, topic string, envs []kernel.Env
 		recs: make([]kgo.Record, 0, len(envs)),
 		hdrs: make([]kgo.RecordHeader, 0, headers),
 		ids:  make([]byte, 0, idBytes),
+		now:  time.Now(),
 	}
 }
 
@@ -90,7 +96,7 @@ func (b *builder) add(env *kernel.Envelope, attempt int) (*kgo.Record, error) {
 	// The capacity ends at this record's last header, so that appending a
 	// header to it (dead letters) never overwrites the next record's.
 	hs := b.hdrs[first:len(b.hdrs):len(b.hdrs)]
-	b.recs = append(b.recs, kgo.Record{Topic: b.topic, Key: key, Value: env.Payload, Headers: hs, Context: b.ctx})
+	b.recs = append(b.recs, kgo.Record{Topic: b.topic, Key: key, Value: env.Payload, Headers: hs, Timestamp: b.now, Context: b.ctx})
 	return &b.recs[len(b.recs)-1], nil
 }
 
