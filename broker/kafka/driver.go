@@ -92,33 +92,38 @@ var _ kernel.AsyncSender = (*driver)(nil)
 // handed over in order keep their order however many batches are in
 // flight.
 func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
-	rs := make([]*kgo.Record, 0, len(batch))
-	idx := make([]int, 0, len(batch))
 	var errs []error
+	var idx []int // the envelope of each record, once one was refused
 	b := d.newBuilder(ctx, d.topic, batch)
 	for i := range batch {
-		r, err := b.add(&batch[i], 1)
-		if err != nil {
-			if errs == nil {
-				errs = make([]error, len(batch))
+		_, err := b.add(&batch[i], 1)
+		if err == nil {
+			if idx != nil {
+				idx = append(idx, i)
 			}
-			errs[i] = err
 			continue
 		}
-		rs = append(rs, r)
-		idx = append(idx, i)
+		if errs == nil {
+			errs = make([]error, len(batch))
+			idx = make([]int, i, len(batch))
+			for j := range idx {
+				idx[j] = j
+			}
+		}
+		errs[i] = err
 	}
-	if len(rs) == 0 {
+	if len(b.recs) == 0 {
+		b.release()
 		return func() []error { return errs }
 	}
-	wait := d.startProduce(ctx, rs)
+	wait := d.startProduce(ctx, b)
 	return func() []error {
 		perr := wait()
 		if perr == nil {
 			return errs
 		}
-		if errs == nil {
-			errs = make([]error, len(batch))
+		if idx == nil {
+			return perr
 		}
 		for j, err := range perr {
 			errs[idx[j]] = err
@@ -173,18 +178,17 @@ func (d *driver) resend(ctx context.Context, handles []any, topic string, attemp
 		return nil
 	}
 	b := d.newBuilder(ctx, topic, envs)
-	rs := make([]*kgo.Record, 0, len(envs))
 	for i, dv := range dvs {
 		r, err := b.add(&envs[i], attempt(dv))
 		if err != nil {
+			b.release()
 			return err // cannot happen: the envelope came from headers
 		}
 		if edit != nil {
 			edit(dv, r)
 		}
-		rs = append(rs, r)
 	}
-	errs := d.produce(ctx, rs)
+	errs := d.produce(ctx, b)
 	var first error
 	accepted := dvs[:0:0]
 	for i, dv := range dvs {

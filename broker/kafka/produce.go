@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/swarm-go/swarm/kernel"
@@ -12,33 +11,39 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// produce sends records and returns one error per record, nil when all were
-// accepted. Errors the cluster will repeat (too large, not authorized) are
-// marked permanent so the kernel does not retry them. It returns when every
-// record is settled or ctx is done: the client keeps retrying records of an
-// unreachable partition past their context and delivery timeout, so the
-// wait is bounded here, and records still pending then fail with ctx's
-// error (one may still land later: at least once).
-func (d *driver) produce(ctx context.Context, rs []*kgo.Record) []error {
-	return d.startProduce(ctx, rs)()
+// produce sends the records of b and returns one error per record, nil
+// when all were accepted. Errors the cluster will repeat (too large, not
+// authorized) are marked permanent so the kernel does not retry them. It
+// returns when every record is settled or ctx is done: the client keeps
+// retrying records of an unreachable partition past their context and
+// delivery timeout, so the wait is bounded here, and records still pending
+// then fail with ctx's error (one may still land later: at least once).
+func (d *driver) produce(ctx context.Context, b *builder) []error {
+	return d.startProduce(ctx, b)()
 }
 
-// startProduce hands the records to the producer, in order, and returns the
-// wait for their outcome (produce's results).
-func (d *driver) startProduce(ctx context.Context, rs []*kgo.Record) func() []error {
+// startProduce hands the records of b to the producer, in order, and
+// returns the wait for their outcome (produce's results). Once every
+// record settled, the wait gives b back for a later send; records the
+// client may still hold (the wait gave up) stay with it.
+func (d *driver) startProduce(ctx context.Context, b *builder) func() []error {
 	// The delivery timeout bounds the wait as documented, even where the
 	// client would keep retrying (no connection at all).
 	ctx, cancel := context.WithTimeout(ctx, d.c.delivery)
-	o := newOutcome(rs)
+	o := newOutcome(b.recs)
 	// One promise for all records: a closure per record was one more
 	// allocation per message. The record tells which one settled.
 	promise := o.promise
-	for _, r := range rs {
-		d.producer.Produce(ctx, r, promise)
+	for i := range b.recs {
+		d.producer.Produce(ctx, &b.recs[i], promise)
 	}
 	return func() []error {
 		defer cancel()
-		return o.wait(ctx)
+		errs, all := o.wait(ctx)
+		if all {
+			b.release()
+		}
+		return errs
 	}
 }
 
@@ -48,12 +53,17 @@ func (d *driver) startProduce(ctx context.Context, rs []*kgo.Record) func() []er
 // one, had cost a wake-up of the waiting goroutine per record (a sixth of
 // the driver's CPU per message sent).
 type outcome struct {
-	rs   []*kgo.Record
+	recs []kgo.Record
 	done chan struct{} // closed by the last promise
 
-	mu     sync.Mutex
-	got    []*kgo.Record // settled so far, in the order promised
-	failed []promised    // the settled ones that failed
+	mu      sync.Mutex
+	settled int
+	// The client promises the records of one partition in order, so the
+	// settled ones are mostly a prefix: recs[:prefix], and those settled
+	// ahead of it in early.
+	prefix int
+	early  []*kgo.Record
+	failed []promised // the settled ones that failed
 }
 
 // promised is a record that failed and its error.
@@ -62,9 +72,9 @@ type promised struct {
 	err error
 }
 
-func newOutcome(rs []*kgo.Record) *outcome {
-	o := &outcome{rs: rs, got: make([]*kgo.Record, 0, len(rs)), done: make(chan struct{})}
-	if len(rs) == 0 {
+func newOutcome(recs []kgo.Record) *outcome {
+	o := &outcome{recs: recs, done: make(chan struct{})}
+	if len(recs) == 0 {
 		close(o.done)
 	}
 	return o
@@ -74,20 +84,25 @@ func newOutcome(rs []*kgo.Record) *outcome {
 func (o *outcome) promise(r *kgo.Record, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.got = append(o.got, r)
+	if o.prefix < len(o.recs) && r == &o.recs[o.prefix] {
+		o.prefix++
+	} else {
+		o.early = append(o.early, r)
+	}
 	if err != nil {
 		o.failed = append(o.failed, promised{r, err})
 	}
-	if len(o.got) == len(o.rs) {
+	o.settled++
+	if o.settled == len(o.recs) {
 		close(o.done)
 	}
 }
 
 // wait returns one error per record once every record settled, or when ctx
-// is done, with ctx's error for the records still pending. Records are
-// looked up by pointer only when something failed, so that success costs
-// no lookup.
-func (o *outcome) wait(ctx context.Context) []error {
+// is done, with ctx's error for the records still pending; all reports
+// whether every record settled. Records are looked up only when something
+// failed, so that success costs no lookup.
+func (o *outcome) wait(ctx context.Context) (errs []error, all bool) {
 	select {
 	case <-o.done:
 	case <-ctx.Done():
@@ -96,31 +111,40 @@ func (o *outcome) wait(ctx context.Context) []error {
 	// as failed (at least once: it may have landed).
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var errs []error
 	fail := func(i int, err error) {
 		if errs == nil {
-			errs = make([]error, len(o.rs))
+			errs = make([]error, len(o.recs))
 		}
 		errs[i] = err
 	}
 	for _, res := range o.failed {
-		if i := slices.Index(o.rs, res.r); i >= 0 {
+		if i := o.index(res.r); i >= 0 {
 			fail(i, classify(res.r.Topic, res.err))
 		}
 	}
-	if len(o.got) == len(o.rs) {
-		return errs
+	if o.settled == len(o.recs) {
+		return errs, true
 	}
-	done := make(map[*kgo.Record]bool, len(o.got))
-	for _, r := range o.got {
+	done := make(map[*kgo.Record]bool, len(o.early))
+	for _, r := range o.early {
 		done[r] = true
 	}
-	for i, r := range o.rs {
-		if !done[r] {
+	for i := o.prefix; i < len(o.recs); i++ {
+		if r := &o.recs[i]; !done[r] {
 			fail(i, fmt.Errorf("kafka: produce to topic %q: %w", r.Topic, ctx.Err()))
 		}
 	}
-	return errs
+	return errs, false
+}
+
+// index returns the position of r in recs, -1 if it is not one of them.
+func (o *outcome) index(r *kgo.Record) int {
+	for i := range o.recs {
+		if &o.recs[i] == r {
+			return i
+		}
+	}
+	return -1
 }
 
 func classify(topic string, err error) error {

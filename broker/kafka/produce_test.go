@@ -65,44 +65,72 @@ func TestCategoryTravelsAsKey(t *testing.T) {
 // TestOutcome: promises arriving in any order settle the wait once all
 // came; a failed record's error lands at its index, permanent when Kafka
 // will repeat it; records still unsettled when the wait gives up fail with
-// its context's error.
+// its context's error, and the wait says not all settled (so the records
+// are not reused).
 func TestOutcome(t *testing.T) {
 	recs := make([]kgo.Record, 4)
-	rs := []*kgo.Record{&recs[0], &recs[1], &recs[2], &recs[3]}
-	o := newOutcome(rs)
+	o := newOutcome(recs)
 	for _, i := range []int{1, 0, 3, 2} {
 		var err error
 		if i == 3 {
 			err = kerr.MessageTooLarge
 		}
-		o.promise(rs[i], err)
+		o.promise(&recs[i], err)
 	}
-	errs := o.wait(context.Background())
-	if len(errs) != 4 || errs[0] != nil || errs[1] != nil || errs[2] != nil ||
+	errs, all := o.wait(context.Background())
+	if !all || len(errs) != 4 || errs[0] != nil || errs[1] != nil || errs[2] != nil ||
 		!errors.Is(errs[3], kerr.MessageTooLarge) || !kernel.IsPermanent(errs[3]) {
-		t.Fatalf("errors %v, want a permanent MessageTooLarge for record 3 only", errs)
+		t.Fatalf("errors %v (all settled: %v), want a permanent MessageTooLarge for record 3 only", errs, all)
 	}
-	if errs := newOutcomeSettled(rs).wait(context.Background()); errs != nil {
-		t.Errorf("all accepted: errors %v, want nil", errs)
+	o = newOutcome(recs)
+	for i := range recs {
+		o.promise(&recs[i], nil)
+	}
+	if errs, all := o.wait(context.Background()); errs != nil || !all {
+		t.Errorf("all accepted: errors %v, all settled %v, want nil and true", errs, all)
 	}
 
-	o = newOutcome(rs)
-	o.promise(rs[2], nil)
-	o.promise(rs[0], nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer cancel()
-	errs = o.wait(ctx)
-	if len(errs) != 4 || errs[0] != nil || errs[2] != nil ||
-		!errors.Is(errs[1], context.DeadlineExceeded) || !errors.Is(errs[3], context.DeadlineExceeded) {
-		t.Fatalf("errors %v, want deadline errors for the unsettled records 1 and 3", errs)
+	for _, order := range [][]int{{2, 0}, {0, 2}, {0, 1}} {
+		o = newOutcome(recs)
+		for _, i := range order {
+			o.promise(&recs[i], nil)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		errs, all = o.wait(ctx)
+		cancel()
+		for i := range recs {
+			pending := i != order[0] && i != order[1]
+			if all || len(errs) != 4 || errors.Is(errs[i], context.DeadlineExceeded) != pending {
+				t.Fatalf("settled %v: errors %v (all settled: %v), want deadline errors for the others only", order, errs, all)
+			}
+		}
 	}
 }
 
-// newOutcomeSettled is an outcome whose records were all accepted.
-func newOutcomeSettled(rs []*kgo.Record) *outcome {
-	o := newOutcome(rs)
-	for _, r := range rs {
-		o.promise(r, nil)
+// TestSendAsyncErrorsByEnvelope: with a refused envelope among others, each
+// error lands at its envelope's index: the refused one's permanent, the
+// others' the delivery timeout's (no cluster answers).
+func TestSendAsyncErrorsByEnvelope(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.RecordDeliveryTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return o
+	defer cl.Close()
+	c := defaultConfig()
+	c.delivery = 200 * time.Millisecond
+	d := newDriver(c, kernel.Config{}, "t", cl)
+	batch := []kernel.Envelope{
+		{Category: "A", ID: "1", Payload: []byte("1")},
+		{Category: "A", ID: "2", Payload: []byte("2"), Attrs: map[string]string{"swarm-x": "bad"}},
+		{Category: "A", ID: "3", Payload: []byte("3")},
+	}
+	errs := d.SendAsync(context.Background(), batch)()
+	if len(errs) != 3 || !kernel.IsPermanent(errs[1]) || errors.Is(errs[1], context.DeadlineExceeded) {
+		t.Fatalf("errors %v, want the refused envelope's permanent error at 1", errs)
+	}
+	for _, i := range []int{0, 2} {
+		if !errors.Is(errs[i], context.DeadlineExceeded) {
+			t.Errorf("envelope %d: %v, want the delivery timeout", i, errs[i])
+		}
+	}
 }

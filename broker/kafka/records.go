@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/swarm-go/swarm/kernel"
@@ -14,9 +15,12 @@ import (
 // builder makes the records of one send. A profile of 100-byte messages
 // showed record building at a fifth of the client's allocations (a record,
 // a header slice, a key, and the category and id bytes, each per message);
-// the builder carves them out of a few slabs per batch instead. Records
-// built by one builder share their key and category bytes when their
-// categories are equal; nothing writes to them after they are built.
+// the builder carves them out of a few slabs per batch instead, and the
+// slabs go back to a pool once the client settled every record (allocating
+// and clearing fresh ones was a twelfth of the driver's CPU per message
+// sent). Records built by one builder share their key and category bytes
+// when their categories are equal; nothing writes to them after they are
+// built.
 type builder struct {
 	d     *driver
 	ctx   context.Context
@@ -32,6 +36,9 @@ type builder struct {
 	now time.Time
 }
 
+// builders holds builders whose records were all settled.
+var builders = sync.Pool{New: func() any { return new(builder) }}
+
 // newBuilder sizes the slabs for envs; records built beyond them are still
 // correct, just allocated on their own.
 func (d *driver) newBuilder(ctx context.Context, topic string, envs []kernel.Envelope) *builder {
@@ -40,13 +47,28 @@ func (d *driver) newBuilder(ctx context.Context, topic string, envs []kernel.Env
 		headers += 2 + len(envs[i].Attrs)
 		idBytes += len(envs[i].ID)
 	}
-	return &builder{
-		d: d, ctx: ctx, topic: topic,
-		recs: make([]kgo.Record, 0, len(envs)),
-		hdrs: make([]kgo.RecordHeader, 0, headers),
-		ids:  make([]byte, 0, idBytes),
-		now:  time.Now(),
+	b := builders.Get().(*builder)
+	b.d, b.ctx, b.topic, b.now = d, ctx, topic, time.Now()
+	b.recs = slab(b.recs, len(envs))
+	b.hdrs = slab(b.hdrs, headers)
+	b.ids = slab(b.ids, idBytes)
+	return b
+}
+
+// slab returns s emptied, or a new slice when s holds fewer than n.
+func slab[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, 0, n)
 	}
+	return s[:0]
+}
+
+// release gives b back for a later send. Only once the client settled
+// every record of b: it must not hold one of them any more.
+func (b *builder) release() {
+	clear(b.recs) // the payloads and the context are the caller's
+	b.d, b.ctx = nil, nil
+	builders.Put(b)
 }
 
 // category returns the bytes of c, shared with the previous record's when
