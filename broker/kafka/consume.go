@@ -123,8 +123,9 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 	dvs := make([]delivery, n) // one allocation for the fetch's handles
 	var rd reader
 	ids := rd.collectIDs(fs)
-	pause := map[string][]int32{}
+	var pause map[string][]int32
 	i, from := 0, 0
+	var p *part // the records of a partition come together: look it up once
 	d.mu.Lock()
 	fs.EachRecord(func(r *kgo.Record) {
 		id := ""
@@ -133,10 +134,12 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 		}
 		env := rd.envelope(r, id)
 		key := tp{r.Topic, r.Partition}
-		p := d.parts[key]
-		if p == nil {
-			p = &part{tp: key}
-			d.parts[key] = p
+		if p == nil || p.tp != key {
+			p = d.parts[key]
+			if p == nil {
+				p = &part{tp: key}
+				d.parts[key] = p
+			}
 		}
 		dv := &dvs[i]
 		i++
@@ -144,6 +147,9 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 		p.pending = append(p.pending, dv)
 		if !p.paused && p.held() >= d.c.maxHeld {
 			p.paused = true
+			if pause == nil {
+				pause = map[string][]int32{}
+			}
 			pause[key.topic] = append(pause[key.topic], key.partition)
 		}
 		env.Handle = dv
