@@ -353,6 +353,15 @@ func TestCloseWhenClusterGone(t *testing.T) {
 	deq, _ := listen.Typed[swarmtest.Note](q)
 	enq <- swarmtest.Note{Seq: 1}
 	<-deq // in hand: Close must try to release it
+	// The send is confirmed before the cluster goes: a produce response
+	// lost with the cluster would have the emitter retry it for as long as
+	// its retries allow (5 x the 2 s delivery timeout), which is Close
+	// flushing the emitter, not Close releasing a delivery.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.Kernel().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
 	start := time.Now()
 	err = q.Close()
