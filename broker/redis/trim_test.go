@@ -97,14 +97,22 @@ func exists(t *testing.T, c *goredis.Client, stream, id string) bool {
 	return len(m) == 1
 }
 
-// TestTrimAcked: acked entries leave the stream, every one, once the
-// consumer is done.
-func TestTrimAcked(t *testing.T) {
+// filled opens a broker on a fresh stream of the shared server holding
+// trimEntries entries, and returns the stream, a plain client, the broker
+// and the entries' ids.
+func filled(t *testing.T) (string, *goredis.Client, *redis.Broker, []string) {
+	t.Helper()
 	swarmtest.RequireTCP(t, "redis", sharedAddr)
 	q := queueName(t, newKeys(t, sharedAddr))
 	c := rawClient(t, sharedAddr)
 	b := open(t, q)
-	fill(t, c, q, trimEntries)
+	return q, c, b, fill(t, c, q, trimEntries)
+}
+
+// TestTrimAcked: acked entries leave the stream, every one, once the
+// consumer is done.
+func TestTrimAcked(t *testing.T) {
+	q, c, b, _ := filled(t)
 	consume(t, b, trimEntries)
 	if n := waitLen(t, c, q, 0); n != 0 {
 		t.Errorf("stream holds %d of %d acked entries, want none", n, trimEntries)
@@ -115,11 +123,7 @@ func TestTrimAcked(t *testing.T) {
 // unacked stays, and so does everything after it, while what comes before
 // it is trimmed.
 func TestTrimKeepsPending(t *testing.T) {
-	swarmtest.RequireTCP(t, "redis", sharedAddr)
-	q := queueName(t, newKeys(t, sharedAddr))
-	c := rawClient(t, sharedAddr)
-	b := open(t, q)
-	ids := fill(t, c, q, trimEntries)
+	q, c, b, ids := filled(t)
 	half := trimEntries / 2
 	// The other consumer acks the first half but its last entry, and keeps
 	// that one pending past the test (the lease is 30s).
@@ -138,11 +142,7 @@ func TestTrimKeepsPending(t *testing.T) {
 // TestTrimKeepsOtherGroups: entries another group of the stream has not
 // read yet stay, while what every group acked is trimmed.
 func TestTrimKeepsOtherGroups(t *testing.T) {
-	swarmtest.RequireTCP(t, "redis", sharedAddr)
-	q := queueName(t, newKeys(t, sharedAddr))
-	c := rawClient(t, sharedAddr)
-	b := open(t, q)
-	ids := fill(t, c, q, trimEntries)
+	q, c, b, ids := filled(t)
 	half := trimEntries / 2
 	if err := c.XGroupCreate(context.Background(), q, "lagging", "0").Err(); err != nil {
 		t.Fatal(err)
