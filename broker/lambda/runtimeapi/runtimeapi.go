@@ -51,12 +51,14 @@ type Server struct {
 	mu      sync.Mutex
 	pending map[string]*invocation
 	initErr chan string
-	proc    *os.Process // the function, frozen between invocations
+	proc    *os.Process   // the function, frozen between invocations
+	closed  chan struct{} // closed by Close: ends the requests still waiting
 }
 
 // New starts a server; Close stops it.
 func New() *Server {
-	s := &Server{next: make(chan *invocation), pending: map[string]*invocation{}, initErr: make(chan string, 1)}
+	s := &Server{next: make(chan *invocation), pending: map[string]*invocation{}, initErr: make(chan string, 1),
+		closed: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", s.serveNext)
 	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", s.serveResult(false))
@@ -76,8 +78,14 @@ func New() *Server {
 // Addr is the host:port to put in AWS_LAMBDA_RUNTIME_API.
 func (s *Server) Addr() string { return strings.TrimPrefix(s.ts.URL, "http://") }
 
-// Close stops the server.
-func (s *Server) Close() { s.ts.Close() }
+// Close stops the server. A request for the next invocation still waiting
+// is answered with an error first: the function may have asked for it just
+// before a freeze took hold, and a frozen client never hangs up, so the
+// server would wait for it forever.
+func (s *Server) Close() {
+	close(s.closed)
+	s.ts.Close()
+}
 
 func (s *Server) serveNext(w http.ResponseWriter, r *http.Request) {
 	select {
@@ -89,6 +97,8 @@ func (s *Server) serveNext(w http.ResponseWriter, r *http.Request) {
 		h.Set("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0")
 		h.Set("Content-Type", "application/json")
 		_, _ = w.Write(inv.event)
+	case <-s.closed:
+		http.Error(w, "runtime API closed", http.StatusGone)
 	case <-r.Context().Done():
 	}
 }
