@@ -3,7 +3,6 @@ package kernel
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -73,23 +72,11 @@ func (e *Emitter) Send(ctx context.Context, batch []Envelope) []error {
 	o := e.outcome(batch)
 	chunks := o.split()
 	results := make([][]error, len(chunks))
-	if par := k.caps.SendConcurrency; par > 1 && !k.caps.Ordered && len(chunks) > 1 {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, par)
-		for c, idx := range chunks {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				results[c] = e.sendChunk(ctx, o.gather(idx), nil)
-			}()
-		}
-		wg.Wait()
-	} else {
-		for c, idx := range chunks {
-			results[c] = e.sendChunk(ctx, o.gather(idx), nil)
-		}
+	par := 1
+	if !k.caps.Ordered {
+		par = k.caps.SendConcurrency
 	}
+	each(len(chunks), par, func(c int) { results[c] = e.sendChunk(ctx, o.gather(chunks[c]), nil) })
 	return o.collect(chunks, results)
 }
 

@@ -254,40 +254,37 @@ func (k *Kernel) chunked(handles []any, f func([]any) error) error {
 // chunkedPar is chunked with up to par calls of f at once.
 func (k *Kernel) chunkedPar(handles []any, par int, f func([]any) error) error {
 	size := max(k.caps.MaxBatch, 1)
-	if par <= 1 || len(handles) <= size {
-		var first error
-		for len(handles) > 0 {
-			n := min(len(handles), size)
-			if err := f(handles[:n]); err != nil && first == nil {
-				first = err
-			}
-			handles = handles[n:]
+	errs := make([]error, (len(handles)+size-1)/size)
+	each(len(errs), par, func(i int) {
+		lo, hi := i*size, min((i+1)*size, len(handles))
+		errs[i] = f(handles[lo:hi:hi])
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
-		return first
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
+	return nil
+}
+
+// each calls f(i) for every i in [0, n), up to par calls at once (one
+// after the other when par <= 1), and returns once all have returned.
+func each(n, par int, f func(i int)) {
+	if par <= 1 || n <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, par)
-	for len(handles) > 0 {
-		n := min(len(handles), size)
-		part := handles[:n:n]
-		handles = handles[n:]
+	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := f(part); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
+			f(i)
 		}()
 	}
 	wg.Wait()
-	return first
 }
