@@ -14,7 +14,8 @@ import (
 // emulator.
 func opener(em *sqstest.Emulator, suffix string, more ...sqs.Option) func(testing.TB, string, ...swarm.Option) (swarm.Broker, error) {
 	return func(_ testing.TB, queue string, opts ...swarm.Option) (swarm.Broker, error) {
-		return sqs.New(queue+suffix, emulatorOpts(em, append(more, sqs.WithKernel(opts...))...)...)
+		kopts := append([]swarm.Option{swarm.WithTimeToFlight(sqstest.Lease)}, opts...)
+		return sqs.New(queue+suffix, emulatorOpts(em, append(more, sqs.WithKernel(kopts...))...)...)
 	}
 }
 

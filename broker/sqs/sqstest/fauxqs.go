@@ -31,6 +31,14 @@ const Version = "1.9.2"
 // Region is the region the emulator and the clients of the tests use.
 const Region = "us-east-1"
 
+// Lease is the lease (visibility timeout) the conformance runs ask for by
+// default, shorter than a check's timeout (10 s): a long poll whose answer
+// is lost on its way hides what it took for a whole lease, and at least
+// once brings it back only then. With the default 30 s lease one such
+// loss fails a check that the same loss on a real queue would not. Checks
+// that need another lease set their own.
+const Lease = 5 * time.Second
+
 // bindLoopback is a node preload that makes every listen() without a host,
 // or on a wildcard host, bind 127.0.0.1 instead: fauxqs listens on 0.0.0.0
 // and must not be reachable from outside this machine.

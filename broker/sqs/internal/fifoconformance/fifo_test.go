@@ -22,7 +22,8 @@ func TestConformanceFIFO(t *testing.T) {
 	open := func(suffix string) func(testing.TB, string, ...swarm.Option) (swarm.Broker, error) {
 		return func(_ testing.TB, queue string, opts ...swarm.Option) (swarm.Broker, error) {
 			return sqs.New(queue+suffix, sqs.WithEndpoint(em.Endpoint), sqs.WithRegion(sqstest.Region),
-				sqs.WithCredentials(sqstest.Credentials()), sqs.WithWaitTime(0), sqs.WithKernel(opts...))
+				sqs.WithCredentials(sqstest.Credentials()), sqs.WithWaitTime(0),
+				sqs.WithKernel(append([]swarm.Option{swarm.WithTimeToFlight(sqstest.Lease)}, opts...)...))
 		}
 	}
 	swarmtest.Run(t, swarmtest.Config{
