@@ -93,6 +93,7 @@ func (d *driver) trimDue(n int) int64 {
 func (d *driver) trimmed(ctx context.Context, cmd *goredis.Cmd, count int64) bool {
 	err := cmd.Err()
 	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A pipelined EVALSHA cannot fall back to EVAL as Script.Run does.
 		err = trimScript.Eval(ctx, d.c, []string{d.stream}).Err() // loads it
 	}
 	if err == nil {
@@ -117,7 +118,7 @@ func (d *driver) trimIdle(ctx context.Context) {
 	if count == 0 {
 		return
 	}
-	_ = d.trimmed(ctx, trimScript.EvalSha(ctx, d.c, []string{d.stream}), count)
+	_ = d.trimmed(ctx, trimScript.Run(ctx, d.c, []string{d.stream}), count)
 }
 
 // refused tells a server's refusal to run the trim (an ERR or NOPERM
