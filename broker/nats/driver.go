@@ -25,6 +25,7 @@ type driver struct {
 	ownConn bool
 	release func() // releases a shared embedded server; nil otherwise
 	js      jetstream.JetStream
+	pub     *publisher                         // the queue's publishes; js publishes dead letters
 	cons    atomic.Pointer[jetstream.Consumer] // replaced when setup runs again
 	where   string                             // nats://host/queue, for errors
 
@@ -90,39 +91,25 @@ var _ kernel.AsyncSender = (*driver)(nil)
 // SendAsync publishes the batch (in order, on the one connection, so
 // batches started one after another keep their order) and returns the wait
 // for the stream's acknowledgements. The kernel keeps several batches in
-// flight this way, as nats.go's PublishAsync is meant to be used.
+// flight this way.
 func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
-	var errs []error
-	fail := func(i int, err error) {
-		if errs == nil {
-			errs = make([]error, len(batch))
+	if err := ctx.Err(); err != nil {
+		errs := make([]error, len(batch))
+		for i := range errs {
+			errs[i] = err
 		}
-		errs[i] = err
+		return func() []error { return errs }
 	}
-	futures := make([]jetstream.PubAckFuture, len(batch))
+	msgs := make([]natsgo.Msg, len(batch))
 	for i := range batch {
-		if err := ctx.Err(); err != nil {
-			fail(i, err)
-			continue
-		}
-		f, err := d.js.PublishMsgAsync(message(d.subject, &batch[i]))
-		if err != nil {
-			fail(i, d.publishErr(err))
-			continue
-		}
-		futures[i] = f
+		setMessage(&msgs[i], d.subject, &batch[i])
 	}
+	wait := d.pub.publish(msgs)
 	return func() []error {
-		for i, f := range futures {
-			if f == nil {
-				continue
-			}
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				fail(i, d.publishErr(err))
-			case <-ctx.Done():
-				fail(i, ctx.Err())
+		errs := wait(ctx.Done(), ctx.Err)
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, ctx.Err()) {
+				errs[i] = d.publishErr(err)
 			}
 		}
 		for _, err := range errs {
@@ -282,6 +269,7 @@ func (d *driver) connHandlers() []natsgo.Option {
 func (d *driver) Close() error {
 	d.closeOnce.Do(func() {
 		d.closeConfirmer()
+		d.pub.close()
 		d.pre.release()
 		d.drains.Wait()
 		d.js.CleanupPublisher()

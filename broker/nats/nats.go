@@ -93,6 +93,9 @@ func open(queue string, c *config, cfg kernel.Config) (*driver, error) {
 	}
 	d.nc, d.ownConn, d.release, d.where = nc, owned, release, where
 	fail := func(err error) (*driver, error) {
+		if d.pub != nil {
+			d.pub.close()
+		}
 		if owned {
 			nc.Close()
 		}
@@ -108,6 +111,9 @@ func open(queue string, c *config, cfg kernel.Config) (*driver, error) {
 		jetstream.WithPublishAsyncTimeout(c.pubTimeout))
 	if err != nil {
 		return fail(fmt.Errorf("nats: JetStream on %s: %w", where, err))
+	}
+	if d.pub, err = newPublisher(nc, c.pubTimeout); err != nil {
+		return fail(fmt.Errorf("nats: publisher on %s: %w", where, err))
 	}
 	d.stream = streamConfig(c, c.stream, queue)
 	d.dlqStream = streamConfig(c, streamName(c.deadLetter), c.deadLetter)

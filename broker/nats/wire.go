@@ -28,6 +28,14 @@ const (
 // JetStream message id (Nats-Msg-Id), so a retried publish is deduplicated
 // by the stream.
 func message(subject string, env *kernel.Envelope) *natsgo.Msg {
+	m := new(natsgo.Msg)
+	setMessage(m, subject, env)
+	return m
+}
+
+// setMessage fills m with the message of env, for a batch's messages that
+// share one allocation.
+func setMessage(m *natsgo.Msg, subject string, env *kernel.Envelope) {
 	h := make(natsgo.Header, 2+len(env.Attrs))
 	// One array holds both values: an allocation less per message.
 	vs := [2]string{url.QueryEscape(env.Category), url.QueryEscape(env.ID)}
@@ -38,7 +46,7 @@ func message(subject string, env *kernel.Envelope) *natsgo.Msg {
 	for k, v := range env.Attrs {
 		h[HeaderAttrPrefix+url.QueryEscape(k)] = []string{url.QueryEscape(v)}
 	}
-	return &natsgo.Msg{Subject: subject, Header: h, Data: env.Payload}
+	*m = natsgo.Msg{Subject: subject, Header: h, Data: env.Payload}
 }
 
 // envelope turns a delivery into the kernel's envelope. Attempt is the
