@@ -309,3 +309,33 @@ func TestEarlierLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxLen: emits keep the stream near WithMaxLen, trimmed after each
+// pipeline (by its last XADD) to fewer than the bound plus one stream node
+// (MAXLEN ~ drops whole nodes), with nobody reading.
+func TestMaxLen(t *testing.T) {
+	swarmtest.RequireTCP(t, "redis", sharedAddr)
+	q := queueName(t, newKeys(t, sharedAddr))
+	const maxLen, n = 200, 3000
+	b := open(t, q, redis.WithMaxLen(maxLen))
+	c := rawClient(t, sharedAddr)
+	ctx := context.Background()
+	node := int64(100) // stream-node-max-entries unless the server says otherwise
+	if cfg, err := c.ConfigGet(ctx, "stream-node-max-entries").Result(); err == nil {
+		fmt.Sscan(cfg["stream-node-max-entries"], &node)
+	}
+	enq, _ := emit.Typed[swarmtest.Note](b)
+	for i := range n {
+		enq <- swarmtest.Note{Seq: i}
+	}
+	if err := b.Kernel().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.XLen(ctx, q).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l < maxLen || l >= maxLen+node {
+		t.Errorf("stream holds %d entries after %d emits with WithMaxLen(%d), want %d to %d", l, n, maxLen, maxLen, maxLen+node-1)
+	}
+}

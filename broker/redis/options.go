@@ -218,9 +218,9 @@ func WithConsumer(name string) Option {
 	}
 }
 
-// WithMaxLen bounds the stream to about n entries (XADD MAXLEN ~ n; default
-// 1,000,000). Past it the oldest entries are trimmed, read or not. 0
-// disables trimming.
+// WithMaxLen bounds the stream to about n entries (MAXLEN ~ n on the last
+// XADD of each emitted batch; default 1,000,000). Past it the oldest
+// entries are trimmed, read or not. 0 disables trimming.
 func WithMaxLen(n int64) Option {
 	return func(c *config) {
 		if n < 0 {

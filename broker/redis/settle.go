@@ -137,7 +137,7 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 	cmds := make([]*goredis.StringCmd, len(ds))
 	_, err := d.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, dv := range ds {
-			cmds[i] = p.XAdd(ctx, d.xadd(d.deadLetter, deadFields(dv)))
+			cmds[i] = p.XAdd(ctx, d.xadd(d.deadLetter, deadFields(dv), i == len(ds)-1))
 		}
 		return nil
 	})
