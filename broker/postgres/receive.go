@@ -81,9 +81,16 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 // concurrent benchmark: 40-180 ms per take of 400-600 rows, against 2.6 ms
 // for the plan above). Hence the generic plan, and no sequential or bitmap
 // scan, for the take's own transaction.
+//
+// The statements that find rows by id (nack, extend, dead-letter, an ack's
+// fallback) are planned generically too: planned for the values at hand,
+// from the same poor statistics, they scanned the queue's whole backlog
+// (25-62 ms) to find a few rows by the primary key (queue, id).
 const (
-	settleAsync = `SELECT set_config('synchronous_commit', 'off', true)`
-	takeAsync   = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
+	settleAsync        = `SELECT set_config('synchronous_commit', 'off', true)`
+	settleAsyncGeneric = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+	generic            = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
+	takeAsync          = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
 	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
 )
 
@@ -128,7 +135,7 @@ func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, error) {
 		payload []byte
 		e       kernel.Envelope
 	)
-	_, err = pgx.ForEachRow(rows, []any{&h.id, &e.Category, &e.ID, &attrs, &payload, &h.attempt}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&h.id, &e.Category, &e.ID, &attrs, &payload, &h.attempt, &h.ctid}, func() error {
 		env := kernel.Envelope{Category: e.Category, ID: e.ID, Attempt: int(h.attempt), Handle: h,
 			Payload: append([]byte(nil), payload...)}
 		if len(attrs) > 0 {
