@@ -139,3 +139,25 @@ func TestOpenURL(t *testing.T) {
 		t.Errorf("URL without a queue: %v, want ErrConfig without the password", err)
 	}
 }
+
+// TestAckCapacityDefault: the broker's in-flight bound is DefaultAckCapacity
+// unless the application sets its own.
+func TestAckCapacityDefault(t *testing.T) {
+	for _, tc := range []struct {
+		opts []postgres.Option
+		want int
+	}{
+		{nil, postgres.DefaultAckCapacity},
+		{[]postgres.Option{postgres.WithKernel(swarm.WithAckCapacity(100))}, 100},
+	} {
+		opts := append([]postgres.Option{postgres.WithDSN("postgres://u@db.example:5432/app"), postgres.WithCreateTable(false)}, tc.opts...)
+		b, err := postgres.New("q", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Kernel().Config().AckCapacity; got != tc.want {
+			t.Errorf("AckCapacity %d, want %d", got, tc.want)
+		}
+		b.Close()
+	}
+}
