@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -17,12 +16,7 @@ import (
 // only. The setting must not stay on the pooled connection, or the next
 // send on it would be acknowledged before it is durable.
 func TestAsyncSettleIsLocal(t *testing.T) {
-	const dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second); err != nil {
-		t.Skipf("skipped, unavailable here: PostgreSQL: %v", err)
-	} else {
-		c.Close()
-	}
+	dsn := localServer(t)
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -16,12 +15,7 @@ import (
 // row of the same attempt deletes nothing there. It runs on a table of the
 // current layout and on the shared swarm_queue, whichever layout that has.
 func TestAckByCtid(t *testing.T) {
-	const dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second); err != nil {
-		t.Skipf("skipped, unavailable here: PostgreSQL: %v", err)
-	} else {
-		c.Close()
-	}
+	dsn := localServer(t)
 	fresh := "swarm_ctid_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	for _, table := range []string{fresh, "swarm_queue"} {
 		t.Run(table, func(t *testing.T) {

@@ -3,9 +3,11 @@ package postgres
 import (
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/swarm-go/swarm"
@@ -98,4 +100,16 @@ func TestRedact(t *testing.T) {
 	if inner := errors.Unwrap(err); inner == nil {
 		t.Error("redact lost the error chain")
 	}
+}
+
+// localServer returns the DSN of the PostgreSQL server on this host, or
+// skips the test, saying so, when none answers.
+func localServer(t *testing.T) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second)
+	if err != nil {
+		t.Skipf("skipped, unavailable here: PostgreSQL: %v", err)
+	}
+	c.Close()
+	return DefaultDSN
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -14,12 +13,7 @@ import (
 // TestStaleHandle: a handle from an earlier delivery (its lease gone, the
 // message delivered again) settles nothing; the current one does.
 func TestStaleHandle(t *testing.T) {
-	const dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second); err != nil {
-		t.Skipf("skipped, unavailable here: PostgreSQL: %v", err)
-	} else {
-		c.Close()
-	}
+	dsn := localServer(t)
 	queue := "st-token-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	b, err := New(queue, WithDSN(dsn))
 	if err != nil {
