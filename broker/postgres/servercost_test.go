@@ -125,16 +125,14 @@ func TestServerCost(t *testing.T) {
 					}
 				case "id", "idq":
 					h := held(hs)
-					q := `DELETE FROM ` + pgx.Identifier(d.table).Sanitize() + ` WHERE id = ANY($1::bigint[]) AND attempt = $2`
-					args := []any{ids(h), h[0].attempt}
 					b := &pgx.Batch{}
-					b.Queue(settleAsync)
-					if v.ack == "idq" {
-						q += ` AND queue = $3`
-						args = append(args, d.queue)
-						b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`)
+					if v.ack == "idq" { // the fallback of Ack
+						b.Queue(settleAsyncGeneric)
+						b.Queue(d.ackByID, ids(h), h[0].attempt, d.queue)
+					} else { // the ack before ctids, by the earlier id key
+						b.Queue(settleAsync)
+						b.Queue(`DELETE FROM `+pgx.Identifier(d.table).Sanitize()+` WHERE id = ANY($1::bigint[]) AND attempt = $2`, ids(h), h[0].attempt)
 					}
-					b.Queue(q, args...)
 					if err := d.exec(ctx, b); err != nil {
 						t.Fatal(err)
 					}
