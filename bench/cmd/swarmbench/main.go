@@ -79,7 +79,11 @@ func main() {
 			}
 			defer release()
 		}
-		fmt.Fprintf(os.Stderr, "swarmbench: %s...\n", b.Name) // the table prints at the end
+		waited, settled := settle(30 * time.Second)
+		if !settled {
+			notes = append(notes, fmt.Sprintf("%s started on a busy host (less than 80%% idle after %v)", b.Name, waited.Round(time.Second)))
+		}
+		fmt.Fprintf(os.Stderr, "swarmbench: %s (host settled in %v)...\n", b.Name, waited.Round(100*time.Millisecond)) // the table prints at the end
 		for _, r := range runs {
 			count := *n / r.scale / max(b.Scale, 1)
 			measure := func(f workload.Factory) workload.Result {
