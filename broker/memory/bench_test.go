@@ -39,7 +39,7 @@ func BenchmarkEmitListenAck(b *testing.B) {
 	deq, ack := listen.Typed[order](q)
 	v := sample(1)
 	b.ReportAllocs()
-	b.ResetTimer()
+	resetTimer(b)
 	go func() {
 		for range b.N {
 			enq <- v
@@ -67,7 +67,7 @@ func BenchmarkBaselineChannels(b *testing.B) {
 	}()
 	v := sample(1)
 	b.ReportAllocs()
-	b.ResetTimer()
+	resetTimer(b)
 	go func() {
 		for range b.N {
 			p, err := json.Marshal(v)
@@ -89,8 +89,21 @@ func BenchmarkBaselineChannels(b *testing.B) {
 	report(b)
 }
 
+// report adds the message rate and the process's CPU time per message
+// (user and system, every goroutine's, the GC's included): on a shared
+// machine it is steadier than the wall-clock time.
 func report(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpuTime()-cpuStart)/float64(b.N), "cpu-ns/msg")
+}
+
+// cpuStart is the process's CPU time when the timer was last reset.
+var cpuStart time.Duration
+
+// resetTimer resets b's timer and the CPU time counted by report.
+func resetTimer(b *testing.B) {
+	b.ResetTimer()
+	cpuStart = cpuTime()
 }
 
 var _ swarm.Broker = (*memory.Broker)(nil)
@@ -106,7 +119,7 @@ func BenchmarkEmit(b *testing.B) {
 	enq, _ := emit.Typed[order](q)
 	v := sample(1)
 	b.ReportAllocs()
-	b.ResetTimer()
+	resetTimer(b)
 	for range b.N {
 		enq <- v
 	}
@@ -123,7 +136,7 @@ func BenchmarkBaselineEncode(b *testing.B) {
 	wire := make(chan []byte, b.N)
 	v := sample(1)
 	b.ReportAllocs()
-	b.ResetTimer()
+	resetTimer(b)
 	for range b.N {
 		p, err := json.Marshal(v)
 		if err != nil {
