@@ -42,8 +42,11 @@ type driver struct {
 
 	pubs, subs *linker // the publishing and the consuming connection
 
-	consMu sync.Mutex // serializes consumer setup
+	consMu sync.Mutex // serializes consumer setup; guards cons and open
 	cons   *session
+	// open holds the sessions not yet retired, whose pending acks Close
+	// writes (one stopped by stopConsuming still settles).
+	open map[*session]struct{}
 
 	life      context.Context // cancelled by Close: ends dials in progress
 	end       context.CancelFunc
@@ -58,6 +61,7 @@ func newDriver(c config, targets []target, queue string) *driver {
 		queue:   queue,
 		dlq:     c.deadLetter,
 		logger:  slog.Default(),
+		open:    map[*session]struct{}{},
 	}
 	d.pubs, d.subs = newLinker(d, "publish"), newLinker(d, "consume")
 	d.life, d.end = context.WithCancel(context.Background())
@@ -244,6 +248,11 @@ func (d *driver) consumer(ctx context.Context) (*session, error) {
 	if d.cons != nil && !d.cons.isDead() {
 		return d.cons, nil
 	}
+	if d.cons != nil { // died unseen by Receive: its tags died with it
+		d.cons.kill()
+		delete(d.open, d.cons)
+		d.cons = nil
+	}
 	l, err := d.subs.current(ctx)
 	if err != nil {
 		return nil, err
@@ -260,6 +269,7 @@ func (d *driver) consumer(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	d.cons = s
+	d.open[s] = struct{}{}
 	return s, nil
 }
 
@@ -281,6 +291,7 @@ func (d *driver) lost(s *session) error {
 	if d.cons == s {
 		d.cons = nil
 	}
+	delete(d.open, s)
 	d.consMu.Unlock()
 	if d.isClosed() {
 		return nil
@@ -394,7 +405,17 @@ func (d *driver) moveTo(ctx context.Context, handles []any, dest func(*link) (st
 // still held. The kernel has released its deliveries before.
 func (d *driver) Close() error {
 	d.closeOnce.Do(func() {
-		d.end()
+		d.end() // first: a consumer setup dialing under consMu gives up
+		// The acks the kernel made are written before the connection goes,
+		// or the server would redeliver those messages.
+		d.consMu.Lock()
+		for s := range d.open {
+			if err := s.flush(); err != nil {
+				d.logger.Warn("swarm amqp: acks not written at close", "queue", d.queue, "error", err)
+			}
+			s.flushTimer.Stop()
+		}
+		d.consMu.Unlock()
 		d.subs.close()
 		d.pubs.close()
 	})

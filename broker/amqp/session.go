@@ -2,11 +2,13 @@ package amqp
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
@@ -30,7 +32,28 @@ type session struct {
 	dead bool
 	// out holds the tags delivered and not settled: at most the prefetch.
 	out map[uint64]struct{}
+	// pend holds the tags the application acked whose ack frame is not
+	// written yet. They leave out at once, so the next settlement sees them
+	// settled; one multiple ack then covers many (a frame per handful of
+	// acks cost a write on both sides).
+	pend []uint64
+	// ackBatch is the pending acks that make a flush; flushTimer writes the
+	// rest within ackDelay of the first one.
+	ackBatch   int
+	flushTimer *time.Timer
+	armed      bool
+	logger     *slog.Logger
+	ackFrames  int // ack frames written, for the tests
 }
+
+// ackDelay bounds how long an ack waits for others to share its frame. A
+// crash meanwhile only redelivers what was acked (at least once holds).
+const ackDelay = 5 * time.Millisecond
+
+// maxAckBatch is the most acks one frame waits for, as a raw consumer acks
+// every hundred or so; a smaller prefetch waits for an eighth of it, so the
+// pending acks never hold back much of the window.
+const maxAckBatch = 128
 
 var consumerSeq atomic.Uint64
 
@@ -60,7 +83,7 @@ func (d *driver) consume(l *link) (*session, error) {
 		_ = ch.Close()
 		return nil, fmt.Errorf("amqp: consume %q: %w", d.queue, err)
 	}
-	return &session{
+	s := &session{
 		ch:         ch,
 		tag:        tag,
 		deliveries: deliveries,
@@ -68,7 +91,12 @@ func (d *driver) consume(l *link) (*session, error) {
 		nativeDLX:  l.nativeDLX,
 		queue:      d.queue,
 		out:        map[uint64]struct{}{},
-	}, nil
+		ackBatch:   max(1, min(maxAckBatch, d.cfg.prefetch/8)),
+		logger:     d.logger,
+	}
+	s.flushTimer = time.AfterFunc(time.Hour, s.timedFlush)
+	s.flushTimer.Stop()
+	return s, nil
 }
 
 // envelopes turns deliveries into envelopes and tracks their tags.
@@ -205,7 +233,9 @@ func (s *session) isDead() bool {
 func (s *session) kill() {
 	s.mu.Lock()
 	s.dead = true
+	s.pend = nil
 	s.mu.Unlock()
+	s.flushTimer.Stop()
 	_ = s.ch.Close()
 }
 
@@ -241,10 +271,11 @@ func (s *session) settle(hs []*handle, send func([]*handle) error) error {
 	if len(todo) == 0 {
 		return nil
 	}
-	err := send(todo)
+	// Out of out first: an ack's flush must see these tags settled.
 	for _, h := range todo {
 		delete(s.out, h.tag)
 	}
+	err := send(todo)
 	if err != nil {
 		s.dead = true // a failed frame means a closed channel
 		return fmt.Errorf("amqp: settle %d deliveries of %q: %w; the server redelivers them", len(todo), s.queue, err)
@@ -252,42 +283,94 @@ func (s *session) settle(hs []*handle, send func([]*handle) error) error {
 	return nil
 }
 
-// ack acks hs: with one multiple ack for the tags below every other
-// outstanding one, and one by one for the rest.
+// ack settles hs as acked: their tags wait in pend for a frame shared with
+// later acks, written once ackBatch of them wait, or by the timer.
 func (s *session) ack(hs []*handle) error {
 	return s.settle(hs, func(hs []*handle) error {
-		mine := make(map[uint64]bool, len(hs))
 		for _, h := range hs {
-			mine[h.tag] = true
+			s.pend = append(s.pend, h.tag)
 		}
-		// A multiple ack settles every outstanding tag up to its own: only
-		// tags below the oldest one not ours may be covered.
-		oldest := ^uint64(0)
-		for t := range s.out {
-			if !mine[t] && t < oldest {
-				oldest = t
-			}
+		if len(s.pend) >= s.ackBatch {
+			return s.flushLocked()
 		}
-		var upTo uint64
-		for _, h := range hs {
-			if h.tag < oldest && h.tag > upTo {
-				upTo = h.tag
-			}
-		}
-		if upTo > 0 {
-			if err := s.ch.Ack(upTo, true); err != nil {
-				return err
-			}
-		}
-		for _, h := range hs {
-			if h.tag > upTo {
-				if err := s.ch.Ack(h.tag, false); err != nil {
-					return err // the channel is closed: the rest fail alike
-				}
-			}
+		if !s.armed {
+			s.armed = true
+			s.flushTimer.Reset(ackDelay)
 		}
 		return nil
 	})
+}
+
+// flushLocked writes the pending acks: one multiple ack for those below
+// every outstanding tag (a multiple ack covers every unsettled tag up to its
+// own, so none still held may lie below it), one by one for the rest.
+// The caller holds s.mu; on error the caller marks the session dead.
+func (s *session) flushLocked() error {
+	if len(s.pend) == 0 {
+		return nil
+	}
+	pend := s.pend
+	s.pend = s.pend[:0]
+	oldest := ^uint64(0)
+	for t := range s.out {
+		oldest = min(oldest, t)
+	}
+	var upTo uint64
+	for _, t := range pend {
+		if t < oldest && t > upTo {
+			upTo = t
+		}
+	}
+	if upTo > 0 {
+		s.ackFrames++
+		if err := s.ch.Ack(upTo, true); err != nil {
+			return err
+		}
+	}
+	for _, t := range pend {
+		if t > upTo {
+			s.ackFrames++
+			if err := s.ch.Ack(t, false); err != nil {
+				return err // the channel is closed: the rest fail alike
+			}
+		}
+	}
+	return nil
+}
+
+// flush writes the pending acks now (before the connection closes).
+func (s *session) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flushPend()
+}
+
+func (s *session) timedFlush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = false
+	if err := s.flushPend(); err != nil {
+		s.logger.Warn("swarm amqp: acks not written; the server redelivers their messages", "queue", s.queue, "error", err)
+	}
+}
+
+// flushPend flushes unless the channel is dead (its pending acks died with
+// it: the server redelivers those messages). The caller holds s.mu.
+func (s *session) flushPend() error {
+	n := len(s.pend)
+	if n == 0 {
+		return nil
+	}
+	if s.dead || s.ch.IsClosed() {
+		s.dead = true
+		s.pend = s.pend[:0]
+		return nil
+	}
+	if err := s.flushLocked(); err != nil {
+		s.dead = true
+		return fmt.Errorf("amqp: ack %d deliveries of %q: %w; the server redelivers them", n, s.queue, err)
+	}
+	return nil
 }
 
 // reject rejects hs without requeue: the queue's dead-letter arguments
