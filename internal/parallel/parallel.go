@@ -4,7 +4,7 @@ package parallel
 
 import (
 	"runtime"
-	"sync"
+	"sync/atomic"
 )
 
 // MinPerGoroutine is the fewest items worth a goroutine of their own:
@@ -18,21 +18,48 @@ const maxGoroutines = 8
 // [0, n), from up to GOMAXPROCS goroutines (the caller's included), and
 // returns when every call has returned. fn must only touch the items of its
 // own range. Small batches run in the caller's goroutine alone.
+//
+// The ranges are claimed one at a time by whichever goroutine is free, the
+// caller's first. A helper that has not been scheduled yet when the caller
+// runs out of ranges finds none left and does nothing, so the caller never
+// sleeps waiting for a goroutine that is itself waiting for a core (on a
+// busy machine the helpers often are); it only waits for a range a helper
+// is still working on.
 func Range(n int, fn func(lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), maxGoroutines, n/MinPerGoroutine)
 	if workers < 2 {
 		fn(0, n)
 		return
 	}
-	size := (n + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := size; lo < n; lo += size {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	// Ranges smaller than a worker's share, so that the goroutines finish
+	// close together, and not below MinPerGoroutine.
+	size := max((n+4*workers-1)/(4*workers), MinPerGoroutine)
+	ranges := int32((n + size - 1) / size)
+	var next, finished atomic.Int32
+	last := make(chan struct{}, 1)
+	// work runs ranges until none is left; it reports whether it finished
+	// the last one to finish, which ends the call.
+	work := func() bool {
+		for {
+			r := next.Add(1) - 1
+			if r >= ranges {
+				return false
+			}
+			lo := int(r) * size
 			fn(lo, min(lo+size, n))
+			if finished.Add(1) == ranges {
+				return true
+			}
+		}
+	}
+	for range workers - 1 {
+		go func() {
+			if work() {
+				last <- struct{}{}
+			}
 		}()
 	}
-	fn(0, size)
-	wg.Wait()
+	if !work() {
+		<-last
+	}
 }

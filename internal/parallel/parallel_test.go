@@ -3,6 +3,7 @@ package parallel
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Every index is visited exactly once, for small and large batches.
@@ -18,6 +19,25 @@ func TestRangeCoversOnce(t *testing.T) {
 			if c := seen[i].Load(); c != 1 {
 				t.Fatalf("n=%d: index %d visited %d times", n, i, c)
 			}
+		}
+	}
+}
+
+// Range returns only once every call of fn has returned, also when a
+// helper's range takes longer than all of the caller's.
+func TestRangeWaitsForHelpers(t *testing.T) {
+	for range 20 {
+		var running, done atomic.Int32
+		Range(256, func(lo, hi int) {
+			running.Add(1)
+			if lo > 0 {
+				time.Sleep(time.Millisecond)
+			}
+			done.Add(int32(hi - lo))
+			running.Add(-1)
+		})
+		if r, d := running.Load(), done.Load(); r != 0 || d != 256 {
+			t.Fatalf("Range returned with %d calls running and %d of 256 items done", r, d)
 		}
 	}
 }
