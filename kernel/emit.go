@@ -135,6 +135,9 @@ func (o *outcome) fail(i int, err error) {
 // at once.
 func (o *outcome) split() [][]int {
 	caps := o.k.caps
+	if o.fits() {
+		return whole
+	}
 	var chunks [][]int
 	var cur []int
 	size := 0
@@ -156,10 +159,32 @@ func (o *outcome) split() [][]int {
 	return chunks
 }
 
+// whole is split's answer for a batch that fits the driver's limits as it
+// is: one chunk, nil standing for every position. It is never modified.
+var whole = [][]int{nil}
+
+// fits reports whether the batch is one chunk within every limit of the
+// driver, the common case, which then needs no index slices.
+func (o *outcome) fits() bool {
+	caps := o.k.caps
+	if len(o.batch) == 0 || len(o.batch) > caps.MaxBatch {
+		return false
+	}
+	size := 0
+	for i := range o.batch {
+		n := len(o.batch[i].Payload)
+		if caps.MaxPayload > 0 && n > caps.MaxPayload {
+			return false
+		}
+		size += n
+	}
+	return caps.MaxBatchBytes <= 0 || size <= caps.MaxBatchBytes
+}
+
 // gather returns the envelopes at idx: the batch itself when idx is all of
-// it, so the common case copies nothing.
+// it (or nil, see whole), so the common case copies nothing.
 func (o *outcome) gather(idx []int) []Envelope {
-	if len(idx) == len(o.batch) {
+	if idx == nil || len(idx) == len(o.batch) {
 		return o.batch
 	}
 	chunk := make([]Envelope, len(idx))
@@ -173,9 +198,13 @@ func (o *outcome) gather(idx []int) []Envelope {
 func (o *outcome) collect(chunks [][]int, results [][]error) []error {
 	for c, errs := range results {
 		for pos, err := range errs {
-			if err != nil {
-				o.fail(chunks[c][pos], err)
+			if err == nil {
+				continue
 			}
+			if chunks[c] != nil {
+				pos = chunks[c][pos]
+			}
+			o.fail(pos, err)
 		}
 	}
 	return o.errs

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,7 +120,8 @@ func (k *Kernel) NewID() string {
 }
 
 // assignIDs gives a new id to each envelope that has none. The ids of a
-// batch share one allocation.
+// batch share one allocation, and are consecutive numbers, so each is the
+// last one's digits counted up by one rather than formatted anew.
 func (k *Kernel) assignIDs(batch []Envelope) {
 	missing := 0
 	for i := range batch {
@@ -131,22 +133,44 @@ func (k *Kernel) assignIDs(batch []Envelope) {
 		return
 	}
 	first := k.idSeq.Add(uint64(missing)) - uint64(missing) + 1
-	buf := make([]byte, 0, missing*(len(k.idPrefix)+8))
+	var scratch [16]byte
+	digits := strconv.AppendUint(scratch[:0], first, 36)
+	var all strings.Builder
+	all.Grow(missing * (len(k.idPrefix) + len(digits) + 1))
 	ends := make([]int, 0, missing)
-	for n := range uint64(missing) {
-		buf = append(buf, k.idPrefix...)
-		buf = strconv.AppendUint(buf, first+n, 36)
-		ends = append(ends, len(buf))
+	for range missing {
+		all.WriteString(k.idPrefix)
+		all.Write(digits)
+		ends = append(ends, all.Len())
+		digits = increment36(digits)
 	}
-	all := string(buf)
+	ids := all.String()
 	start, j := 0, 0
 	for i := range batch {
 		if batch[i].ID == "" {
-			batch[i].ID = all[start:ends[j]]
+			batch[i].ID = ids[start:ends[j]]
 			start = ends[j]
 			j++
 		}
 	}
+}
+
+// increment36 adds one to the base-36 number d (strconv's digits, 0-9a-z)
+// in place, growing it by a digit on overflow.
+func increment36(d []byte) []byte {
+	for i := len(d) - 1; i >= 0; i-- {
+		switch d[i] {
+		case '9':
+			d[i] = 'a'
+			return d
+		case 'z':
+			d[i] = '0'
+		default:
+			d[i]++
+			return d
+		}
+	}
+	return append([]byte{'1'}, d...)
 }
 
 // claim registers typ as the owner of category, or fails when another type

@@ -99,7 +99,7 @@ func (in *Inbox) Reject(ctx context.Context, d Digest, err error) {
 // so are digests of another broker, which are reported.
 func (in *Inbox) Settle(ctx context.Context, ss []Settlement) {
 	k := in.k
-	var acks []any
+	acks := make([]any, 0, len(ss))
 	var fails []Settlement
 	settled := 0
 	for _, s := range ss {
