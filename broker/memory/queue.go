@@ -18,9 +18,8 @@ type queue struct {
 	capacity int
 
 	mu       sync.Mutex
-	ready    []*item // FIFO; redeliveries go to the front
-	head     int
-	inflight map[*item]struct{}
+	ready    fifo // redeliveries go to the front
+	inflight list // deliveries not yet settled
 	delayed  delayHeap
 	expiry   time.Time     // no lease expires before this
 	wake     chan struct{} // closed when messages become ready
@@ -33,8 +32,9 @@ type item struct {
 	env      kernel.Envelope
 	token    uint64 // current delivery; 0 when not in flight
 	deadline time.Time
-	due      time.Time
-	index    int // in delayed
+	// prev and next link the item in the queue's in-flight list while
+	// it is in flight.
+	prev, next *item
 }
 
 // delivery is the handle of one delivery of an item.
@@ -57,7 +57,6 @@ func open(name string, capacity int) *queue {
 		q = &queue{
 			name:     name,
 			capacity: capacity,
-			inflight: map[*item]struct{}{},
 			wake:     make(chan struct{}),
 			space:    make(chan struct{}),
 		}
@@ -67,7 +66,7 @@ func open(name string, capacity int) *queue {
 }
 
 func (q *queue) size() int {
-	return len(q.ready) - q.head + len(q.inflight) + len(q.delayed)
+	return q.ready.len() + q.inflight.n + len(q.delayed)
 }
 
 // signal wakes receivers and senders waiting on the queue. Channels are only replaced when someone
@@ -97,7 +96,8 @@ func (q *queue) put(ctx context.Context, batch []kernel.Envelope) (int, error) {
 	stored := 0
 	for stored < len(batch) {
 		q.mu.Lock()
-		for stored < len(batch) && q.size() < q.capacity {
+		from := stored
+		for stored < len(batch) && q.size()+stored-from < q.capacity {
 			env := batch[stored]
 			start := len(bytes)
 			bytes = append(bytes, env.Payload...)
@@ -105,10 +105,10 @@ func (q *queue) put(ctx context.Context, batch []kernel.Envelope) (int, error) {
 			env.Attrs = maps.Clone(env.Attrs)
 			env.Handle, env.Attempt = nil, 0
 			it := &items[stored]
-			it.env, it.index = env, -1
-			q.ready = append(q.ready, it)
+			it.env = env
 			stored++
 		}
+		q.ready.push(items[from:stored:stored])
 		q.signal()
 		space := q.space
 		if stored < len(batch) {
@@ -135,25 +135,21 @@ func (q *queue) take(ctx context.Context, max int, lease, wait time.Duration) []
 		q.mu.Lock()
 		now := time.Now()
 		q.promote(now)
-		if n := min(max, len(q.ready)-q.head); n > 0 {
+		if n := min(max, q.ready.len()); n > 0 {
 			envs := make([]kernel.Envelope, n)
 			ds := make([]delivery, n)
 			deadline := now.Add(lease)
-			for i := range n {
-				it := q.ready[q.head+i]
-				q.ready[q.head+i] = nil
+			i := 0
+			q.ready.pop(n, func(it *item) {
 				q.seq++
 				it.token, it.deadline = q.seq, deadline
 				it.env.Attempt++
-				q.inflight[it] = struct{}{}
+				q.inflight.add(it)
 				ds[i] = delivery{it, q.seq}
 				envs[i] = it.env
 				envs[i].Handle = &ds[i]
-			}
-			q.head += n
-			if q.head == len(q.ready) {
-				q.ready, q.head = q.ready[:0], 0
-			}
+				i++
+			})
 			if q.expiry.IsZero() || deadline.Before(q.expiry) {
 				q.expiry = deadline
 			}
@@ -187,13 +183,14 @@ func (q *queue) take(ctx context.Context, max int, lease, wait time.Duration) []
 func (q *queue) promote(now time.Time) {
 	var back []*item
 	for len(q.delayed) > 0 && !q.delayed[0].due.After(now) {
-		back = append(back, heap.Pop(&q.delayed).(*item))
+		back = append(back, heap.Pop(&q.delayed).(delayed).it)
 	}
 	if !q.expiry.IsZero() && !q.expiry.After(now) {
 		q.expiry = time.Time{}
-		for it := range q.inflight {
+		for it, next := q.inflight.first(), (*item)(nil); it != nil; it = next {
+			next = it.next
 			if !it.deadline.After(now) {
-				delete(q.inflight, it)
+				q.inflight.remove(it)
 				it.token = 0
 				back = append(back, it)
 			} else if q.expiry.IsZero() || it.deadline.Before(q.expiry) {
@@ -209,10 +206,7 @@ func (q *queue) front(its []*item) {
 	if len(its) == 0 {
 		return
 	}
-	rest := q.ready[q.head:]
-	ready := make([]*item, 0, len(its)+len(rest))
-	ready = append(append(ready, its...), rest...)
-	q.ready, q.head = ready, 0
+	q.ready.pushFront(its)
 	q.signal()
 }
 
@@ -244,7 +238,7 @@ func (q *queue) settle(handles []any, f func(*item), after func()) {
 		if !ok || d.it.token != d.token {
 			continue
 		}
-		delete(q.inflight, d.it)
+		q.inflight.remove(d.it)
 		d.it.token = 0
 		f(d.it)
 		freed = true
@@ -267,8 +261,7 @@ func (q *queue) release(handles []any, delay time.Duration) {
 			now = append(now, it)
 			return
 		}
-		it.due = due
-		heap.Push(&q.delayed, it)
+		heap.Push(&q.delayed, delayed{it, due})
 	}, func() {
 		q.front(now)
 		if delay > 0 {
@@ -277,17 +270,23 @@ func (q *queue) release(handles []any, delay time.Duration) {
 	})
 }
 
-type delayHeap []*item
+// delayed is an item released with a delay, and when it is due. The due
+// time lives here rather than in every item: few items are ever delayed.
+type delayed struct {
+	it  *item
+	due time.Time
+}
+
+type delayHeap []delayed
 
 func (h delayHeap) Len() int           { return len(h) }
 func (h delayHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
-func (h *delayHeap) Push(x any)        { it := x.(*item); it.index = len(*h); *h = append(*h, it) }
+func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)        { *h = append(*h, x.(delayed)) }
 func (h *delayHeap) Pop() any {
 	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = nil
+	d := old[len(old)-1]
+	old[len(old)-1] = delayed{}
 	*h = old[:len(old)-1]
-	it.index = -1
-	return it
+	return d
 }
