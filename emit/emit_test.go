@@ -2,7 +2,9 @@ package emit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +82,65 @@ func TestEncodeFailure(t *testing.T) {
 	}
 	if len(d.Sends()) != 0 {
 		t.Fatal("an unencodable value was sent")
+	}
+	close(enq)
+}
+
+// Values that do not encode, among many taken off the channel at once,
+// are dead-lettered, and the others still reach the broker in order.
+func TestEncodeFailureInBatch(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	d := &fake.Driver{Caps: kernel.Capabilities{MaxBatch: 1000}, Fail: func(kernel.Envelope, int) error {
+		// Hold the first send, so that the values after it wait on enq
+		// and are encoded together.
+		once.Do(func() { close(started); <-release })
+		return nil
+	}}
+	errs := make(chan error, 1000)
+	cfg, _ := kernel.NewConfig(swarm.WithStdErr(errs))
+	k := kernel.New(cfg, "fake://q", d)
+	type num struct{ ID, V float64 }
+	enq, dlq := emit.Typed[num](k, swarm.Category("nums"))
+	enq <- num{ID: 0}
+	<-started
+	var want []string
+	bad := 0
+	for i := 1; i < 200; i++ {
+		if i%7 == 3 {
+			enq <- num{ID: float64(i), V: math.NaN()} // JSON has no NaN
+			bad++
+			continue
+		}
+		enq <- num{ID: float64(i)}
+		want = append(want, strconv.Itoa(i))
+	}
+	close(release)
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range d.Sends()[1:] {
+		for _, env := range b {
+			var v num
+			if err := json.Unmarshal(env.Payload, &v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, strconv.Itoa(int(v.ID)))
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("sent %v\nwant %v", got, want)
+	}
+	dead := 0
+	for v := range dlq {
+		if !math.IsNaN(v.V) {
+			t.Errorf("dead-lettered %v, which encodes", v)
+		}
+		dead++
+	}
+	if dead != bad {
+		t.Errorf("%d values dead-lettered, want %d", dead, bad)
 	}
 	close(enq)
 }
