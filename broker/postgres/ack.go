@@ -120,8 +120,8 @@ func idBitmap(hs []handle) (lo int64, bits []byte) {
 func held(handles []any) []handle {
 	hs := make([]handle, 0, len(handles))
 	for _, x := range handles {
-		if h, ok := x.(handle); ok {
-			hs = append(hs, h)
+		if h, ok := x.(*handle); ok {
+			hs = append(hs, *h)
 		}
 	}
 	return hs

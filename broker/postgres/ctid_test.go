@@ -56,7 +56,7 @@ func TestAckByCtid(t *testing.T) {
 				}
 				hs := make([]handle, len(envs))
 				for i := range envs {
-					hs[i] = envs[i].Handle.(handle)
+					hs[i] = *envs[i].Handle.(*handle)
 				}
 				return hs
 			}
@@ -72,10 +72,10 @@ func TestAckByCtid(t *testing.T) {
 
 			// b1's lease is extended between take and ack: its row moved.
 			hs = take("b1", "b2")
-			if err := d.Extend(ctx, []any{hs[0]}, time.Minute); err != nil {
+			if err := d.Extend(ctx, []any{&hs[0]}, time.Minute); err != nil {
 				t.Fatal(err)
 			}
-			if err := d.Ack(ctx, []any{hs[0], hs[1]}); err != nil {
+			if err := d.Ack(ctx, []any{&hs[0], &hs[1]}); err != nil {
 				t.Fatal(err)
 			}
 			if l := left(); len(l) != 0 {
@@ -88,7 +88,7 @@ func TestAckByCtid(t *testing.T) {
 			hs = take("c1", "c2")
 			forged := hs[0]
 			forged.ctid = hs[1].ctid
-			if err := d.Ack(ctx, []any{forged}); err != nil {
+			if err := d.Ack(ctx, []any{&forged}); err != nil {
 				t.Fatal(err)
 			}
 			if l := left(); len(l) != 1 || l[0] != "c2" {
@@ -97,14 +97,14 @@ func TestAckByCtid(t *testing.T) {
 
 			// A stale handle (redelivered since) settles nothing, by ctid
 			// or by id.
-			if err := d.Nack(ctx, []any{hs[1]}, 0); err != nil {
+			if err := d.Nack(ctx, []any{&hs[1]}, 0); err != nil {
 				t.Fatal(err)
 			}
 			envs, err := d.takeBatch(ctx, 10)
 			if err != nil || len(envs) != 1 || envs[0].Attempt != 2 {
 				t.Fatalf("redelivery: %d, %v", len(envs), err)
 			}
-			if err := d.Ack(ctx, []any{hs[1]}); err != nil {
+			if err := d.Ack(ctx, []any{&hs[1]}); err != nil {
 				t.Fatal(err)
 			}
 			if l := left(); len(l) != 1 {

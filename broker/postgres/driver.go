@@ -225,7 +225,7 @@ func tokens(handles []any) (ids []int64, attempts []int32) {
 	ids = make([]int64, 0, len(handles))
 	attempts = make([]int32, 0, len(handles))
 	for _, x := range handles {
-		if h, ok := x.(handle); ok {
+		if h, ok := x.(*handle); ok {
 			ids, attempts = append(ids, h.id), append(attempts, h.attempt)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/swarm-go/swarm/kernel"
 )
@@ -114,12 +115,16 @@ func (d *driver) takeBatch(ctx context.Context, max int) ([]kernel.Envelope, err
 	}
 	// RETURNING follows no order; the queue's order is the id's.
 	slices.SortFunc(envs, func(a, b kernel.Envelope) int {
-		return cmpInt(a.Handle.(handle).id, b.Handle.(handle).id)
+		return cmpInt(a.Handle.(*handle).id, b.Handle.(*handle).id)
 	})
 	return envs, nil
 }
 
-// readTaken reads the rows of a take batch's second statement.
+// readTaken reads the rows of a take batch's second statement. The rows'
+// bytes are read where pgx holds them (DriverBytes) and copied into a few
+// allocations per take rather than several per row: the payloads into
+// shared slabs, the ids into one string, the handles into one slice, and a
+// category into a new string only when it differs from the row before's.
 func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, err
@@ -129,15 +134,27 @@ func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, error) {
 		return nil, err
 	}
 	var (
-		envs    []kernel.Envelope
-		h       handle
-		attrs   []byte
-		payload []byte
-		e       kernel.Envelope
+		envs                      []kernel.Envelope
+		h                         handle
+		hs                        []handle
+		category, id, attrs, body pgtype.DriverBytes
+		ids                       []byte
+		idEnds                    []int
+		slab                      []byte
+		lastCategory              string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&h.id, &e.Category, &e.ID, &attrs, &payload, &h.attempt, &h.ctid}, func() error {
-		env := kernel.Envelope{Category: e.Category, ID: e.ID, Attempt: int(h.attempt), Handle: h,
-			Payload: append([]byte(nil), payload...)}
+	_, err = pgx.ForEachRow(rows, []any{&h.id, &category, &id, &attrs, &body, &h.attempt, &h.ctid}, func() error {
+		if len(envs) == 0 || string(category) != lastCategory {
+			lastCategory = string(category)
+		}
+		ids = append(ids, id...)
+		idEnds = append(idEnds, len(ids))
+		if cap(slab)-len(slab) < len(body) {
+			slab = make([]byte, 0, max(payloadSlab, len(body)))
+		}
+		start := len(slab)
+		slab = append(slab, body...)
+		env := kernel.Envelope{Category: lastCategory, Attempt: int(h.attempt), Payload: slab[start:len(slab):len(slab)]}
 		if len(attrs) > 0 {
 			if err := json.Unmarshal(attrs, &env.Attrs); err != nil {
 				// A row written by hand with odd attrs still flows; the
@@ -146,10 +163,23 @@ func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, error) {
 			}
 		}
 		envs = append(envs, env)
+		hs = append(hs, h)
 		return nil
 	})
-	return envs, err
+	if err != nil {
+		return nil, err
+	}
+	all, from := string(ids), 0
+	for i := range envs {
+		envs[i].ID, from = all[from:idEnds[i]], idEnds[i]
+		envs[i].Handle = &hs[i]
+	}
+	return envs, nil
 }
+
+// payloadSlab is the size of the slabs a take copies payloads into: a
+// delivery kept alive keeps its slab, so it stays small.
+const payloadSlab = 32 << 10
 
 func cmpInt(a, b int64) int {
 	switch {
