@@ -36,10 +36,15 @@ type session struct {
 	filter string
 	cfg    config
 
-	pub  *conn
-	pubs *pubState      // the publishing connection's session state
-	subs *subState      // the receiving connection's session state and acks
-	buf  chan *delivery // bounded by Receive Maximum: the server never sends more unacked
+	// started is closed once start has returned, startErr being what it
+	// returned: pub is set before, so a broker that found the session in
+	// the registry reads it only after that.
+	started  chan struct{}
+	startErr error
+	pub      *conn
+	pubs     *pubState      // the publishing connection's session state
+	subs     *subState      // the receiving connection's session state and acks
+	buf      chan *delivery // bounded by Receive Maximum: the server never sends more unacked
 
 	subMu sync.Mutex
 	sub   *conn // the subscribed connection, made by the first listener
@@ -89,22 +94,35 @@ func acquire(cfg config, topic string, subscribe bool) (*session, error) {
 		<-done
 		sessions.mu.Lock()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.connect)
+	defer cancel()
 	s := sessions.m[key]
 	if s != nil {
 		s.refs++
 		sessions.mu.Unlock()
+		// Another broker may still be starting it.
+		select {
+		case <-s.started:
+		case <-ctx.Done():
+			s.release()
+			return nil, fmt.Errorf("mqtt: connect to %s: %w", s.where(), ctx.Err())
+		}
+		if s.startErr != nil {
+			s.release()
+			return nil, s.startErr
+		}
 	} else {
 		s = newSession(key, cfg, topic)
 		s.refs = 1
 		sessions.m[key] = s
 		sessions.mu.Unlock()
-		if err := s.start(); err != nil {
+		s.startErr = s.start()
+		close(s.started)
+		if s.startErr != nil {
 			s.release()
-			return nil, err
+			return nil, s.startErr
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.connect)
-	defer cancel()
 	if err := s.await(ctx, s.pub); err != nil {
 		s.release()
 		return nil, err
@@ -120,14 +138,15 @@ func acquire(cfg config, topic string, subscribe bool) (*session, error) {
 
 func newSession(key sessionKey, cfg config, topic string) *session {
 	return &session{
-		key:    key,
-		topic:  topic,
-		filter: "$share/" + cfg.group + "/" + topic,
-		cfg:    cfg,
-		pubs:   newPubState(),
-		subs:   newSubState(),
-		buf:    make(chan *delivery, cfg.receiveMax),
-		stop:   make(chan struct{}),
+		key:     key,
+		topic:   topic,
+		filter:  "$share/" + cfg.group + "/" + topic,
+		cfg:     cfg,
+		pubs:    newPubState(),
+		subs:    newSubState(),
+		buf:     make(chan *delivery, cfg.receiveMax),
+		stop:    make(chan struct{}),
+		started: make(chan struct{}),
 	}
 }
 
