@@ -80,8 +80,16 @@ func NewSwarm(q swarm.Broker) *Swarm {
 
 func (s *Swarm) Publish(ctx context.Context, n int, msg func(int) workload.Payload) error {
 	for i := range n {
+		// A plain send, as the raw contenders make and as an application
+		// would; the context is watched only while the channel is full.
+		v := msg(i)
 		select {
-		case s.enq <- msg(i):
+		case s.enq <- v:
+			continue
+		default:
+		}
+		select {
+		case s.enq <- v:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -93,16 +101,22 @@ func (s *Swarm) Publish(ctx context.Context, n int, msg func(int) workload.Paylo
 func (s *Swarm) Consume(ctx context.Context, n int, got func(workload.Payload)) error {
 	deq, ack := listen.Typed[workload.Payload](s.q)
 	for range n {
+		var m swarm.Msg[workload.Payload]
+		var ok bool
 		select {
-		case m, ok := <-deq:
-			if !ok {
-				return fmt.Errorf("listen channel closed")
+		case m, ok = <-deq:
+		default:
+			select {
+			case m, ok = <-deq:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			got(m.Object)
-			ack <- m
-		case <-ctx.Done():
-			return ctx.Err()
 		}
+		if !ok {
+			return fmt.Errorf("listen channel closed")
+		}
+		got(m.Object)
+		ack <- m
 	}
 	return nil
 }
@@ -151,17 +165,27 @@ func (w *Watermill) Consume(ctx context.Context, n int, got func(workload.Payloa
 		return err
 	}
 	for range n {
+		// The context is watched only while the channel is empty, as in
+		// Swarm.Consume.
+		var m *message.Message
 		select {
-		case m := <-ch:
-			p, err := workload.Decode(m.Payload)
-			if err != nil {
-				return err
+		case m = <-ch:
+		default:
+			select {
+			case m = <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			got(p)
-			m.Ack()
-		case <-ctx.Done():
-			return ctx.Err()
 		}
+		if m == nil {
+			return fmt.Errorf("watermill subscription closed")
+		}
+		p, err := workload.Decode(m.Payload)
+		if err != nil {
+			return err
+		}
+		got(p)
+		m.Ack()
 	}
 	return nil
 }

@@ -103,6 +103,10 @@ func main() {
 				if warm.Rate > 0 {
 					c = min(count, max(int(warm.Rate*seconds.Seconds()), 1000))
 				}
+				// What the warm-up or the run before left to the server (a
+				// dropped table, a vacuum, a flush) is done before the clock
+				// starts, whichever contender it came from.
+				settle(5 * time.Second)
 				runtime.GC()
 				return r.do(f, fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), c, r.size)
 			}
@@ -113,12 +117,19 @@ func main() {
 				return f
 			}
 			// Interleaved repetitions, the median of each: a shared machine
-			// drifts, and one short run can be off by half.
+			// drifts, and one short run can be off by half. The order turns
+			// each repetition, so that no contender always runs after the
+			// same other one (and pays for what it left behind).
 			var raws, sws, wms []workload.Result
-			for range *reps {
-				raws = append(raws, measure(pick("raw", b.Raw)))
-				sws = append(sws, measure(pick("swarm", b.Swarm)))
-				wms = append(wms, measure(pick("watermill", b.Watermill)))
+			order := []func(){
+				func() { raws = append(raws, measure(pick("raw", b.Raw))) },
+				func() { sws = append(sws, measure(pick("swarm", b.Swarm))) },
+				func() { wms = append(wms, measure(pick("watermill", b.Watermill))) },
+			}
+			for rep := range *reps {
+				for i := range order {
+					order[(rep+i)%len(order)]()
+				}
 			}
 			raw, sw, wm := median(raws), median(sws), median(wms)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t\n", b.Name, r.name,
