@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -108,92 +107,6 @@ func (d *driver) Capabilities() kernel.Capabilities {
 		MaxBatchBytes:  8 << 20,
 		MaxPayload:     d.cfg.maxPayload,
 	}
-}
-
-// Send publishes the batch persistent, with confirms, and waits for them.
-func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
-	return d.SendAsync(ctx, batch)()
-}
-
-// The kernel keeps several batches in flight with drivers that send
-// asynchronously.
-var _ kernel.AsyncSender = (*driver)(nil)
-
-// SendAsync publishes batch on the publishing channel and returns the wait
-// for the server's confirmations. Batches started one after another are
-// written in order on one channel, so they keep their order.
-func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() []error {
-	l, err := d.pubs.current(ctx)
-	if err != nil {
-		errs := all(len(batch), err)
-		return func() []error { return errs }
-	}
-	msgs := make([]amqp091.Publishing, len(batch))
-	var bad []error
-	now := time.Now()
-	for i, env := range batch {
-		var headers amqp091.Table
-		if len(env.Attrs) > 0 {
-			headers = make(amqp091.Table, len(env.Attrs))
-			for k, v := range env.Attrs {
-				if strings.HasPrefix(k, reservedPrefix) {
-					if bad == nil {
-						bad = make([]error, len(batch))
-					}
-					bad[i] = kernel.Permanent(fmt.Errorf("amqp: attribute %q uses the reserved prefix %s", k, reservedPrefix))
-				}
-				headers[k] = v
-			}
-		}
-		msgs[i] = amqp091.Publishing{
-			Headers:      headers,
-			DeliveryMode: amqp091.Persistent,
-			MessageId:    env.ID,
-			Type:         env.Category,
-			Timestamp:    now,
-			Body:         env.Payload,
-		}
-	}
-	if bad != nil {
-		// Rare: send the good ones one by one, keeping their order.
-		errs := make([]error, len(batch))
-		for i := range msgs {
-			if bad[i] != nil {
-				errs[i] = bad[i]
-			} else if e := d.publish(ctx, l, d.queue, msgs[i:i+1]); e != nil {
-				errs[i] = e[0]
-			}
-		}
-		return func() []error { return errs }
-	}
-	return d.startPublish(ctx, l, d.queue, msgs)
-}
-
-// summary is the first of errs and how many there were, so that a failed
-// batch makes one readable error rather than hundreds joined.
-func summary(errs []error) error {
-	var first error
-	n := 0
-	for _, err := range errs {
-		if err != nil {
-			if first == nil {
-				first = err
-			}
-			n++
-		}
-	}
-	if n <= 1 {
-		return first
-	}
-	return fmt.Errorf("%d of %d messages failed, the first: %w", n, len(errs), first)
-}
-
-func all(n int, err error) []error {
-	errs := make([]error, n)
-	for i := range errs {
-		errs[i] = err
-	}
-	return errs
 }
 
 // Receive returns up to max deliveries, waiting up to the receive wait for
