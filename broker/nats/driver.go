@@ -34,8 +34,10 @@ type driver struct {
 	stream     jetstream.StreamConfig
 	consumer   jetstream.ConsumerConfig
 	dlqStream  jetstream.StreamConfig // created on the first dead letter
-	setupMu    sync.Mutex
-	setupAt    time.Time
+	setupMu    sync.Mutex             // serialises setups after a loss (recoverFrom)
+	resetup    gate                   // spaces them
+	repairs    gate                   // spaces the repairs of a stream whose files are gone
+	gen        atomic.Uint64          // counts them: a call that failed before the last may retry
 	dlqMu      sync.Mutex
 	dlqReady   bool
 
@@ -104,18 +106,13 @@ func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() 
 	for i := range batch {
 		setMessage(&msgs[i], d.subject, &batch[i])
 	}
+	gen := d.gen.Load()
 	wait := d.pub.publish(msgs)
 	return func() []error {
-		errs := wait(ctx.Done(), ctx.Err)
+		errs := d.retrySend(ctx, msgs, wait(ctx.Done(), ctx.Err), gen)
 		for i, err := range errs {
 			if err != nil && !errors.Is(err, ctx.Err()) {
 				errs[i] = d.publishErr(err)
-			}
-		}
-		for _, err := range errs {
-			if err != nil && ctx.Err() == nil {
-				d.recoverFrom(ctx, err)
-				break
 			}
 		}
 		return errs
@@ -140,9 +137,10 @@ func (d *driver) publishErr(err error) error {
 // takes the burst behind it. On servers older than 2.10 it polls instead
 // (see pollOnly).
 func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error) {
+	gen := d.gen.Load()
 	envs, err := d.receive(ctx, max)
 	if err != nil && ctx.Err() == nil {
-		d.recoverFrom(ctx, err)
+		d.recoverFrom(ctx, err, gen)
 	}
 	return envs, err
 }

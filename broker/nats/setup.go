@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/swarm-go/swarm/kernel"
 )
 
 // streamConfig is the configuration of a stream this broker creates for
@@ -42,34 +38,6 @@ func (d *driver) setup(ctx context.Context) error {
 	}
 	d.cons.Store(&cons)
 	return nil
-}
-
-// resetupEvery bounds how often a lost stream or consumer is set up again.
-const resetupEvery = time.Second
-
-// recoverFrom sets the stream and consumer up again when err says they are
-// gone (deleted by an operator, or lost with a memory-storage server's
-// restart), at most once per resetupEvery. The failed call itself is retried
-// by the kernel.
-func (d *driver) recoverFrom(ctx context.Context, err error) {
-	if !(errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-		errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, natsgo.ErrNoResponders)) {
-		return
-	}
-	d.setupMu.Lock()
-	defer d.setupMu.Unlock()
-	if time.Since(d.setupAt) < resetupEvery {
-		return
-	}
-	d.setupAt = time.Now()
-	ctx, cancel := context.WithTimeout(ctx, d.apiTimeout)
-	defer cancel()
-	if err := d.setup(ctx); err != nil {
-		if k := d.k.Load(); k != nil {
-			k.Report(&kernel.Error{Op: "connection", Err: fmt.Errorf("nats: set up %s again: %w", d.where, err)})
-		}
-	}
 }
 
 // ensureStream creates the stream of cfg, or checks that the existing stream

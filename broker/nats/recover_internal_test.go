@@ -1,0 +1,104 @@
+package nats
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestRepairKeepsMessages: a stream that still holds messages is never
+// deleted by a repair, whatever its store answers.
+func TestRepairKeepsMessages(t *testing.T) {
+	s, err := RunServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cfg := jetstream.StreamConfig{Name: "kept", Subjects: []string{"kept"}, Retention: jetstream.WorkQueuePolicy}
+	before, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "kept", []byte("keep me")); err != nil {
+		t.Fatal(err)
+	}
+	d := &driver{js: js, stream: cfg}
+	if err := d.repair(ctx); !errors.Is(err, errStreamHolds) {
+		t.Errorf("repair: %v, want %v", err, errStreamHolds)
+	}
+	after, err := js.Stream(ctx, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := after.CachedInfo(); info.State.Msgs != 1 || !info.Created.Equal(before.CachedInfo().Created) {
+		t.Errorf("stream created at %v holding %d messages, want the one created at %v holding 1",
+			info.Created, info.State.Msgs, before.CachedInfo().Created)
+	}
+}
+
+// TestRecreateOnOldFiles: a stream created again while the old one's
+// directory is still there (its deletion not over) comes up with the old
+// messages; recreate deletes it and creates it again empty.
+func TestRecreateOnOldFiles(t *testing.T) {
+	s, err := RunServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	// Another stream keeps the account's directory of streams, which the
+	// server removes when the last stream of the account is deleted.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "other", Subjects: []string{"other"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := jetstream.StreamConfig{Name: "again", Subjects: []string{"again"}, Retention: jetstream.WorkQueuePolicy}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := js.Publish(ctx, "again", []byte("deleted with its stream")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The old directory, as the deletion leaves it before removing it.
+	dir := filepath.Join(s.StoreDir(), "jetstream", "$G", "streams", "again")
+	kept := filepath.Join(t.TempDir(), "again")
+	if err := os.CopyFS(kept, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(dir, os.DirFS(kept)); err != nil {
+		t.Fatal(err)
+	}
+	d := &driver{js: js, stream: cfg}
+	if err := d.recreate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state := st.CachedInfo().State; state.LastSeq != 0 || state.Msgs != 0 {
+		t.Errorf("stream created again holding %d messages up to sequence %d, want an empty one", state.Msgs, state.LastSeq)
+	}
+}
