@@ -38,6 +38,7 @@ type driver struct {
 	resetup    gate                   // spaces them
 	repairs    gate                   // spaces the repairs of a stream whose files are gone
 	gen        atomic.Uint64          // counts them: a call that failed before the last may retry
+	created    time.Time              // when the stream set up last was created; setupMu guards it after New
 	dlqMu      sync.Mutex
 	dlqReady   bool
 

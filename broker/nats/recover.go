@@ -27,13 +27,20 @@ import (
 //
 // No client sees when a deletion has finished, so recreate waits a little
 // before creating a stream it found missing, and waits longer and creates
-// it again when the new stream came up with the old one's messages (proof
-// that the old directory was still there). What a slower deletion still
-// breaks is repaired: a stream that cannot open its files and holds no
-// message is deleted (this time waiting for the deletion to end) and
+// it again when the new stream came up with messages older than itself
+// (proof that the old directory was still there). What a slower deletion
+// still breaks is repaired: a stream that cannot open its files and holds
+// no message is deleted (this time waiting for the deletion to end) and
 // created again with its configuration. One that still holds messages is
 // left for its consumers to drain (deleting it would lose them); the first
 // failing publish after that repairs it.
+//
+// Several brokers (processes) of one queue meet the loss at once, and each
+// deletes only what it can tell is broken: recreate, a stream holding
+// messages from before its creation (a stream another broker created in
+// the meantime, idempotently returned by the create, holds none); repair,
+// only the stream this broker last set up on (by its creation time), not
+// one another broker has repaired since.
 
 // errCodeStoreFailed is JetStream's err_code for a message its stream could
 // not store; nats.go names no constant for it.
@@ -172,15 +179,22 @@ func (d *driver) recreate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if s.CachedInfo().State.LastSeq == 0 {
+		if !bornOld(s.CachedInfo()) {
 			return nil
 		}
-		// Born with the old stream's messages: created on its
-		// directory, which its deletion is about to remove.
+		// Created on the old stream's directory, which its deletion is
+		// about to remove.
 		if err := d.js.DeleteStream(ctx, d.stream.Name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("delete it, created too early on the files of the old one: %w", err)
 		}
 	}
+}
+
+// bornOld reports whether a stream holds messages stored before it was
+// created, by the server's clock: it was created on the directory of a
+// deleted stream of that name.
+func bornOld(info *jetstream.StreamInfo) bool {
+	return info.State.LastSeq > 0 && info.State.LastTime.Before(info.Created)
 }
 
 // create creates the stream of cfg. The server can fail to open the store
@@ -213,12 +227,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // errStreamHolds refuses the repair of a stream that still holds messages.
-var errStreamHolds = errors.New("it still holds messages, so it is not created again before its consumers took them")
+var errStreamHolds = errors.New("it still holds messages, so swarm creates it again only once its consumers took them (deleting it, e.g. with `nats stream rm`, has swarm create it again at once, without them)")
 
 // repair deletes the stream, which cannot open its files, and creates it
-// again with its configuration, unless it holds messages. A stream that
+// again with its configuration, unless it holds messages or is not the one
+// this broker set up on (another broker repaired it already). A stream that
 // cannot open its block file stores nothing, so it cannot take a message
-// between the check and the deletion.
+// between the check and the deletion. The caller holds setupMu.
 func (d *driver) repair(ctx context.Context) error {
 	s, err := d.js.Stream(ctx, d.stream.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -228,6 +243,9 @@ func (d *driver) repair(ctx context.Context) error {
 		return err
 	}
 	info := s.CachedInfo()
+	if !info.Created.Equal(d.created) {
+		return nil // created again since this broker's setup: setup takes it
+	}
 	if info.State.Msgs > 0 {
 		return fmt.Errorf("%w (%d)", errStreamHolds, info.State.Msgs)
 	}

@@ -34,7 +34,7 @@ func TestRepairKeepsMessages(t *testing.T) {
 	if _, err := js.Publish(ctx, "kept", []byte("keep me")); err != nil {
 		t.Fatal(err)
 	}
-	d := &driver{js: js, stream: cfg}
+	d := &driver{js: js, stream: cfg, created: before.CachedInfo().Created}
 	if err := d.repair(ctx); !errors.Is(err, errStreamHolds) {
 		t.Errorf("repair: %v, want %v", err, errStreamHolds)
 	}
@@ -100,5 +100,80 @@ func TestRecreateOnOldFiles(t *testing.T) {
 	}
 	if state := st.CachedInfo().State; state.LastSeq != 0 || state.Msgs != 0 {
 		t.Errorf("stream created again holding %d messages up to sequence %d, want an empty one", state.Msgs, state.LastSeq)
+	}
+}
+
+// TestRepairSparesNewerStream: a broker whose stream another broker has
+// repaired (deleted and created again) since its own setup does not delete
+// the new one, which may already hold that broker's sends.
+func TestRepairSparesNewerStream(t *testing.T) {
+	s, err := RunServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cfg := jetstream.StreamConfig{Name: "shared", Subjects: []string{"shared"}, Retention: jetstream.WorkQueuePolicy}
+	old, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	repaired, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &driver{js: js, stream: cfg, created: old.CachedInfo().Created}
+	if err := d.repair(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now, err := js.Stream(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := now.CachedInfo().Created, repaired.CachedInfo().Created; !got.Equal(want) {
+		t.Errorf("stream created at %v after the repair, want the other broker's, created at %v", got, want)
+	}
+}
+
+// TestBornOld: a stream holding messages sent since its creation (another
+// broker created it and sent to it) is not taken for one created on the
+// files of a deleted stream.
+func TestBornOld(t *testing.T) {
+	s, err := RunServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cfg := jetstream.StreamConfig{Name: "fresh", Subjects: []string{"fresh"}}
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "fresh", []byte("sent since")); err != nil {
+		t.Fatal(err)
+	}
+	// The create another broker makes meanwhile returns the same stream.
+	st, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := st.CachedInfo(); bornOld(info) {
+		t.Errorf("stream created at %v, last message at %v (sequence %d), taken for one born on old files",
+			info.Created, info.State.LastTime, info.State.LastSeq)
 	}
 }

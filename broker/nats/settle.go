@@ -197,7 +197,7 @@ func (d *driver) ensureDLQ(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.apiTimeout)
 	defer cancel()
-	if err := ensureStream(ctx, d.js, d.dlqStream, d.dlqSubject); err != nil {
+	if _, err := ensureStream(ctx, d.js, d.dlqStream, d.dlqSubject); err != nil {
 		return err
 	}
 	d.dlqReady = true

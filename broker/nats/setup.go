@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -25,9 +26,11 @@ func streamConfig(c *config, name, subject string) jetstream.StreamConfig {
 // setup creates the queue's stream if it does not exist and creates or
 // updates the durable consumer, which Receive then pulls from.
 func (d *driver) setup(ctx context.Context) error {
-	if err := ensureStream(ctx, d.js, d.stream, d.subject); err != nil {
+	created, err := ensureStream(ctx, d.js, d.stream, d.subject)
+	if err != nil {
 		return fmt.Errorf("%w (on %s)", err, d.where)
 	}
+	d.created = created
 	cons, err := d.js.CreateOrUpdateConsumer(ctx, d.stream.Name, d.consumer)
 	if err != nil {
 		hint := ""
@@ -41,27 +44,29 @@ func (d *driver) setup(ctx context.Context) error {
 }
 
 // ensureStream creates the stream of cfg, or checks that the existing stream
-// of that name captures subject.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, subject string) error {
-	_, err := js.CreateStream(ctx, cfg)
+// of that name captures subject. It returns when the stream was created (by
+// the server's clock), which tells it from a stream of the same name
+// created again later.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, subject string) (time.Time, error) {
+	s, err := js.CreateStream(ctx, cfg)
 	if err == nil {
-		return nil
+		return s.CachedInfo().Created, nil
 	}
 	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("nats: create stream %s for subject %s: %w", cfg.Name, subject, err)
+		return time.Time{}, fmt.Errorf("nats: create stream %s for subject %s: %w", cfg.Name, subject, err)
 	}
-	s, err := js.Stream(ctx, cfg.Name)
+	s, err = js.Stream(ctx, cfg.Name)
 	if err != nil {
-		return fmt.Errorf("nats: stream %s: %w", cfg.Name, err)
+		return time.Time{}, fmt.Errorf("nats: stream %s: %w", cfg.Name, err)
 	}
-	subjects := s.CachedInfo().Config.Subjects
-	for _, pattern := range subjects {
+	info := s.CachedInfo()
+	for _, pattern := range info.Config.Subjects {
 		if subjectMatch(pattern, subject) {
-			return nil
+			return info.Created, nil
 		}
 	}
-	return fmt.Errorf("nats: stream %s exists but does not capture subject %s (its subjects: %v); name another stream with WithStream",
-		cfg.Name, subject, subjects)
+	return time.Time{}, fmt.Errorf("nats: stream %s exists but does not capture subject %s (its subjects: %v); name another stream with WithStream",
+		cfg.Name, subject, info.Config.Subjects)
 }
 
 // subjectMatch reports whether pattern ('*' one token, '>' the rest)
