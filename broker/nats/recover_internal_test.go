@@ -11,20 +11,30 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TestRepairKeepsMessages: a stream that still holds messages is never
-// deleted by a repair, whatever its store answers.
-func TestRepairKeepsMessages(t *testing.T) {
+// embedded runs a server for the test and returns a JetStream client of it.
+func embedded(t *testing.T) (jetstream.JetStream, *Server) {
+	t.Helper()
 	s, err := RunServer(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { _ = s.Close() })
 	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, s
+}
+
+// TestRepairKeepsMessages: a stream that still holds messages is never
+// deleted by a repair, whatever its store answers.
+func TestRepairKeepsMessages(t *testing.T) {
+	js, _ := embedded(t)
 	ctx := context.Background()
 	cfg := jetstream.StreamConfig{Name: "kept", Subjects: []string{"kept"}, Retention: jetstream.WorkQueuePolicy}
 	before, err := js.CreateStream(ctx, cfg)
@@ -52,17 +62,7 @@ func TestRepairKeepsMessages(t *testing.T) {
 // directory is still there (its deletion not over) comes up with the old
 // messages; recreate deletes it and creates it again empty.
 func TestRecreateOnOldFiles(t *testing.T) {
-	s, err := RunServer(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, s := embedded(t)
 	ctx := context.Background()
 	// Another stream keeps the account's directory of streams, which the
 	// server removes when the last stream of the account is deleted.
@@ -107,17 +107,7 @@ func TestRecreateOnOldFiles(t *testing.T) {
 // repaired (deleted and created again) since its own setup does not delete
 // the new one, which may already hold that broker's sends.
 func TestRepairSparesNewerStream(t *testing.T) {
-	s, err := RunServer(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, _ := embedded(t)
 	ctx := context.Background()
 	cfg := jetstream.StreamConfig{Name: "shared", Subjects: []string{"shared"}, Retention: jetstream.WorkQueuePolicy}
 	old, err := js.CreateStream(ctx, cfg)
@@ -148,17 +138,7 @@ func TestRepairSparesNewerStream(t *testing.T) {
 // broker created it and sent to it) is not taken for one created on the
 // files of a deleted stream.
 func TestBornOld(t *testing.T) {
-	s, err := RunServer(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, _ := embedded(t)
 	ctx := context.Background()
 	cfg := jetstream.StreamConfig{Name: "fresh", Subjects: []string{"fresh"}}
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
