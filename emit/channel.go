@@ -253,8 +253,9 @@ func (w *pump[T]) append(v T, env kernel.Envelope, err error) {
 }
 
 // send sends the batches run hands over, in order, until run closes out:
-// up to window at once with an asynchronous driver, else one at a time.
-// Batches finish in the order they were sent.
+// up to window at once where Kernel.Start returns before the batch is sent
+// (an asynchronous driver, or one whose sends may overlap), else one at a
+// time. Batches finish in the order they were sent.
 func (w *pump[T]) send() {
 	defer close(w.sent)
 	var flying []inFlight[T] // oldest first
@@ -288,8 +289,9 @@ func (w *pump[T]) send() {
 }
 
 // window is how many batches of one channel are in flight at once with a
-// driver that sends asynchronously (kernel.AsyncSender); other drivers
-// send one batch at a time. Batches are small while the broker keeps up
+// driver that sends asynchronously (kernel.AsyncSender) or whose sends may
+// overlap (SendConcurrency above 1, no order promised; the kernel then
+// bounds the calls at once); other drivers send one batch at a time. Batches are small while the broker keeps up
 // (each is what arrived during the previous hand-over), so it takes many
 // to keep a round trip's worth of messages in flight: on NATS, 16 instead
 // of 4 took 100-byte sends from 0.76x to 0.95x of the raw client's

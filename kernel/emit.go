@@ -13,6 +13,10 @@ type Emitter struct {
 	category string
 	loop     bool
 	flushes  chan chan struct{}
+	// slots holds a token per chunk being sent by Start, up to the
+	// driver's SendConcurrency, when sends of that driver may overlap
+	// (see pipelined); nil otherwise.
+	slots chan struct{}
 }
 
 // Emitter registers an emitter of category for the Go type named typ. With
@@ -29,6 +33,9 @@ func (k *Kernel) Emitter(category, typ string, loop bool) (*Emitter, error) {
 		return nil, err
 	}
 	e := &Emitter{k: k, category: category, loop: loop}
+	if k.pipelined() {
+		e.slots = make(chan struct{}, k.caps.SendConcurrency)
+	}
 	if loop {
 		k.emitters.Add(1)
 		e.flushes = make(chan chan struct{})
@@ -80,15 +87,16 @@ func (e *Emitter) Send(ctx context.Context, batch []Envelope) []error {
 	return o.collect(chunks, results)
 }
 
-// Start sends batch as Send does, but with an AsyncSender driver it returns
-// as soon as the batch is handed over: its results (Send's) arrive on the
-// returned channel, and batches started in order reach the broker in that
-// order. With any other driver it sends before returning, and the channel
-// is ready.
+// Start sends batch as Send does, but returns as soon as the batch is
+// handed over, with an AsyncSender driver or one whose sends may overlap
+// (see pipelined): its results (Send's) arrive on the returned channel.
+// Batches an AsyncSender started in order reach the broker in that order.
+// With any other driver it sends before returning, and the channel is
+// ready.
 func (e *Emitter) Start(ctx context.Context, batch []Envelope) <-chan []error {
 	res := make(chan []error, 1)
-	as, ok := e.k.tx.(AsyncSender)
-	if !ok {
+	as, async := e.k.tx.(AsyncSender)
+	if !async && e.slots == nil {
 		res <- e.Send(ctx, batch)
 		return res
 	}
@@ -99,16 +107,55 @@ func (e *Emitter) Start(ctx context.Context, batch []Envelope) <-chan []error {
 	waits := make([]func() []error, len(chunks))
 	for c, idx := range chunks {
 		chunked[c] = o.gather(idx)
-		waits[c] = as.SendAsync(ctx, chunked[c])
+		if async {
+			waits[c] = as.SendAsync(ctx, chunked[c])
+		} else {
+			waits[c] = e.startChunk(ctx, chunked[c])
+		}
 	}
 	go func() {
 		results := make([][]error, len(chunks))
 		for c := range chunks {
-			results[c] = e.sendChunk(ctx, chunked[c], waits[c])
+			if async {
+				results[c] = e.sendChunk(ctx, chunked[c], waits[c])
+			} else {
+				results[c] = waits[c]()
+			}
 		}
 		res <- o.collect(chunks, results)
 	}()
 	return res
+}
+
+// pipelined reports whether the driver's sends may overlap without an
+// order to keep: several chunks at once (SendConcurrency), the broker
+// promising no order. Start then keeps that many chunk sends going, each
+// started as soon as one ends, across the batches of a channel. Sending a
+// batch's chunks together and waiting for all of them before the next
+// batch (Send) leaves the other calls idle while the slowest one ends:
+// seven of eight SendMessageBatch calls of SQS, whose raw client keeps
+// eight senders busy.
+func (k *Kernel) pipelined() bool {
+	_, async := k.tx.(AsyncSender)
+	return !async && !k.caps.Ordered && k.caps.SendConcurrency > 1
+}
+
+// startChunk sends chunk, with its retries, on a goroutine of its own once
+// one of the emitter's slots is free (waiting for one: that is the
+// backpressure), and returns the wait for its results.
+func (e *Emitter) startChunk(ctx context.Context, chunk []Envelope) func() []error {
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		errs := fillPending(nil, len(chunk), nil, len(chunk), ctx.Err())
+		return func() []error { return errs }
+	}
+	done := make(chan []error, 1)
+	go func() {
+		defer func() { <-e.slots }()
+		done <- e.sendChunk(ctx, chunk, nil)
+	}()
+	return func() []error { return <-done }
 }
 
 // outcome gathers the results of one batch, reporting each failure.

@@ -118,8 +118,9 @@ type Capabilities struct {
 	// Receivers is how many receive loops the kernel runs at once (default
 	// 1); more hide the round trip of brokers polled over the network.
 	Receivers int
-	// SendConcurrency is how many batches of one emit channel the kernel
-	// sends at once when the broker does not promise order (default 1).
+	// SendConcurrency is how many Send calls (of at most MaxBatch each)
+	// the kernel keeps going at once for one emit channel when the broker
+	// does not promise order (default 1): each starts as soon as one ends.
 	SendConcurrency int
 	// SettleConcurrency is how many Ack calls the kernel makes at once for
 	// one listener (default 1). Brokers whose acks are separate round trips
