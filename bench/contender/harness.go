@@ -1,6 +1,7 @@
 package contender
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"slices"
@@ -106,4 +107,37 @@ func (c cleaned) Close() error {
 // withCleanup makes c's Close run after as well.
 func withCleanup(c workload.Contender, after func()) workload.Contender {
 	return cleaned{Contender: c, after: after}
+}
+
+// send puts v on ch with a plain channel send, as the raw contenders and an
+// application make, watching ctx only while ch is full: a select on ctx for
+// every message would cost one contender what the others do not pay.
+func send[T any](ctx context.Context, ch chan<- T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	default:
+	}
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// receive takes the next value of ch as send puts one: a plain receive,
+// watching ctx only while ch is empty. ok is false once ch is closed.
+func receive[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
+	select {
+	case v, ok = <-ch:
+		return v, ok, nil
+	default:
+	}
+	select {
+	case v, ok = <-ch:
+		return v, ok, nil
+	case <-ctx.Done():
+		return v, false, ctx.Err()
+	}
 }

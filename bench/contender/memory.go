@@ -80,18 +80,8 @@ func NewSwarm(q swarm.Broker) *Swarm {
 
 func (s *Swarm) Publish(ctx context.Context, n int, msg func(int) workload.Payload) error {
 	for i := range n {
-		// A plain send, as the raw contenders make and as an application
-		// would; the context is watched only while the channel is full.
-		v := msg(i)
-		select {
-		case s.enq <- v:
-			continue
-		default:
-		}
-		select {
-		case s.enq <- v:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := send(ctx, s.enq, msg(i)); err != nil {
+			return err
 		}
 	}
 	// The channel is asynchronous: wait until the broker accepted it all.
@@ -101,16 +91,9 @@ func (s *Swarm) Publish(ctx context.Context, n int, msg func(int) workload.Paylo
 func (s *Swarm) Consume(ctx context.Context, n int, got func(workload.Payload)) error {
 	deq, ack := listen.Typed[workload.Payload](s.q)
 	for range n {
-		var m swarm.Msg[workload.Payload]
-		var ok bool
-		select {
-		case m, ok = <-deq:
-		default:
-			select {
-			case m, ok = <-deq:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		m, ok, err := receive(ctx, deq)
+		if err != nil {
+			return err
 		}
 		if !ok {
 			return fmt.Errorf("listen channel closed")
@@ -165,17 +148,9 @@ func (w *Watermill) Consume(ctx context.Context, n int, got func(workload.Payloa
 		return err
 	}
 	for range n {
-		// The context is watched only while the channel is empty, as in
-		// Swarm.Consume.
-		var m *message.Message
-		select {
-		case m = <-ch:
-		default:
-			select {
-			case m = <-ch:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		m, _, err := receive(ctx, ch)
+		if err != nil {
+			return err
 		}
 		if m == nil {
 			return fmt.Errorf("watermill subscription closed")
