@@ -25,15 +25,7 @@ func pubServer(t *testing.T, timeout time.Duration) (*natsgo.Conn, *publisher, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	nc, err := natsgo.Connect("", natsgo.InProcessServer(srv.NATS()), natsgo.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := InProcess(t, srv, natsgo.MaxReconnects(-1))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "pubtest", Subjects: []string{"pubtest"}}); err != nil {

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,15 +18,7 @@ func embedded(t *testing.T) (jetstream.JetStream, *Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := InProcess(t, s)
 	return js, s
 }
 

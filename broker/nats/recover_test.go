@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/swarm-go/swarm"
@@ -85,21 +84,6 @@ func waitEmpty(t *testing.T, js jetstream.JetStream, stream string) {
 	t.Fatalf("stream %s still holds messages after 10s", stream)
 }
 
-// inProcess is a JetStream client of s, for what the test does itself.
-func inProcess(t *testing.T, s *nats.Server) jetstream.JetStream {
-	t.Helper()
-	nc, err := natsgo.Connect("", natsgo.InProcessServer(s.NATS()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
 // TestStreamFilesRemoved: a stream whose files the server removed (it keeps
 // storing into the block file it holds open until that block empties) is
 // created again, and the messages sent to it arrive instead of being
@@ -117,7 +101,8 @@ func TestStreamFilesRemoved(t *testing.T) {
 	}
 	defer q.Close()
 	removeStreamFiles(t, s, "ashes")
-	sendAndTake(t, q, errc, inProcess(t, s), "ashes", 3, nil)
+	_, js := nats.InProcess(t, s)
+	sendAndTake(t, q, errc, js, "ashes", 3, nil)
 }
 
 // TestStreamFilesRemovedKeepsConfig: the stream an operator configured
@@ -128,7 +113,7 @@ func TestStreamFilesRemovedKeepsConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	js := inProcess(t, s)
+	_, js := nats.InProcess(t, s)
 	ctx := context.Background()
 	cfg := jetstream.StreamConfig{Name: "ops", Description: "the operator's", Subjects: []string{"ops.>"}, Retention: jetstream.WorkQueuePolicy}
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
@@ -166,7 +151,7 @@ func TestStreamDeletedOneAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	js := inProcess(t, s)
+	_, js := nats.InProcess(t, s)
 	sendAndTake(t, q, errc, js, "once", 4, func(i int) {
 		if i != 0 {
 			return
