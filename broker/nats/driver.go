@@ -49,6 +49,7 @@ type driver struct {
 	inFlight   int // the kernel's bound on deliveries in flight (AckCapacity)
 	maxPayload int
 	lease      time.Duration
+	idKey      string // the header of a message's id: HeaderID, or Nats-Msg-Id (WithDeduplication)
 
 	k atomic.Pointer[kernel.Kernel] // set once New has built it; reports connection events
 
@@ -81,8 +82,8 @@ func (d *driver) Capabilities() kernel.Capabilities {
 
 // Send publishes the batch asynchronously, in order, then waits for every
 // acknowledgement from the stream. A publish the stream did not acknowledge
-// in time is reported for the kernel to retry; the retry carries the same
-// Nats-Msg-Id, so the stream stores the message once.
+// in time is reported for the kernel to retry, with the same message id
+// (which the stream de-duplicates with WithDeduplication).
 func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	return d.SendAsync(ctx, batch)()
 }
@@ -105,7 +106,7 @@ func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() 
 	}
 	msgs := make([]natsgo.Msg, len(batch))
 	for i := range batch {
-		setMessage(&msgs[i], d.subject, &batch[i])
+		setMessage(&msgs[i], d.subject, d.idKey, &batch[i])
 	}
 	gen := d.gen.Load()
 	wait := d.pub.publish(msgs)

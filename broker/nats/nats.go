@@ -5,8 +5,9 @@
 // durable pull consumer ("swarm" unless WithConsumer names another) that
 // every broker of the queue shares as competing consumers. Emits are
 // published asynchronously as a batch and confirmed by the stream's
-// acknowledgements; the message id travels as Nats-Msg-Id, so a retried
-// publish is stored once. A delivery's attempt is the server's delivery
+// acknowledgements; the message id travels in the Swarm-Id header, or as
+// Nats-Msg-Id with WithDeduplication, so that a retried publish is stored
+// once. A delivery's attempt is the server's delivery
 // count; failed deliveries are naked with the kernel's redelivery delay, slow
 // ones are kept with in-progress acks, and dead letters go to the stream of
 // the queue "<queue>.dlq".
@@ -23,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,6 +116,10 @@ func open(queue string, c *config, cfg kernel.Config) (*driver, error) {
 	}
 	if d.pub, err = newPublisher(nc, c.pubTimeout); err != nil {
 		return fail(fmt.Errorf("nats: publisher on %s: %w", where, err))
+	}
+	d.idKey = HeaderID
+	if c.dedup {
+		d.idKey = jetstream.MsgIDHeader
 	}
 	d.stream = streamConfig(c, c.stream, queue)
 	d.dlqStream = streamConfig(c, streamName(c.deadLetter), c.deadLetter)
@@ -281,6 +287,7 @@ func init() {
 // embedded server with embedded=<dir>. Query parameters: server (more
 // servers, repeatable), consumer, stream, dlq, storage (file, memory),
 // retention (workqueue, interest, limits), replicas, creds, nkey, tls=true,
+// dedup=true,
 // embedded, fetchwait. Errors name the URL without its password.
 func parseURL(u *url.URL) (string, []Option, error) {
 	bad := func(format string, args ...any) error {
@@ -331,11 +338,15 @@ func parseURL(u *url.URL) (string, []Option, error) {
 			opts = append(opts, WithCredsFile(v))
 		case "nkey":
 			opts = append(opts, WithNKeyFile(v))
-		case "tls":
-			if v == "true" || v == "1" {
+		case "tls", "dedup":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return "", nil, bad("%s=%q, want true or false", key, v)
+			}
+			if on && key == "tls" {
 				opts = append(opts, WithTLS(nil))
-			} else if v != "false" && v != "0" {
-				return "", nil, bad("tls=%q, want true or false", v)
+			} else if on {
+				opts = append(opts, WithDeduplication())
 			}
 		case "storage":
 			s, ok := map[string]jetstream.StorageType{"file": jetstream.FileStorage, "memory": jetstream.MemoryStorage}[v]

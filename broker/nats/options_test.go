@@ -65,7 +65,7 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestParseURL(t *testing.T) {
 	u, _ := url.Parse("nats://user:s3cr3t@h1:4222,h2:4223/orders?consumer=billing&stream=ORDERS&dlq=orders.dead" +
-		"&storage=memory&retention=interest&replicas=3&fetchwait=1s&server=nats://h3:4224")
+		"&storage=memory&retention=interest&replicas=3&fetchwait=1s&dedup=true&server=nats://h3:4224")
 	queue, opts, err := parseURL(u)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestParseURL(t *testing.T) {
 	}
 	if queue != "orders" || c.consumer != "billing" || c.stream != "ORDERS" || c.deadLetter != "orders.dead" ||
 		c.storage != jetstream.MemoryStorage || c.retention != jetstream.InterestPolicy || c.replicas != 3 ||
-		c.fetchWait != time.Second || c.user != "user" || c.password != "s3cr3t" {
+		c.fetchWait != time.Second || !c.dedup || c.user != "user" || c.password != "s3cr3t" {
 		t.Errorf("parsed %q into %+v", queue, c)
 	}
 	if got := strings.Join(c.urls, " "); got != "nats://h1:4222 nats://h2:4223 nats://h3:4224" {
@@ -85,8 +85,8 @@ func TestParseURL(t *testing.T) {
 
 	u, _ = url.Parse("nats://tok3n@h1/q")
 	_, opts, _ = parseURL(u)
-	if c, _ := newConfig("q", opts); c.token != "tok3n" {
-		t.Errorf("token = %q", c.token)
+	if c, _ := newConfig("q", opts); c.token != "tok3n" || c.dedup {
+		t.Errorf("token = %q, dedup = %v", c.token, c.dedup)
 	}
 
 	u, _ = url.Parse("nats:///q?embedded=/var/lib/app")
@@ -103,6 +103,7 @@ func TestParseURL(t *testing.T) {
 		"nats://user:s3cr3t@h1/q?replicas=x",
 		"nats://user:s3cr3t@h1/q?fetchwait=x",
 		"nats://user:s3cr3t@h1/q?tls=maybe",
+		"nats://user:s3cr3t@h1/q?dedup=often",
 		"nats://user:s3cr3t@h1/q?embedded=/x",
 	} {
 		u, _ := url.Parse(raw)

@@ -265,8 +265,10 @@ func (d *driver) repair(ctx context.Context) error {
 // queue was set up again since they were sent (up to republishes times).
 // Left to the kernel, whose retries last a few hundred milliseconds by
 // default, the messages could be dead-lettered while the stream is being
-// deleted and created again. A publish sent again carries the same
-// Nats-Msg-Id, so the stream stores the message once. errs are the errors
+// deleted and created again. A publish sent again carries the same message
+// id; the server refused the ones a lost stream failed, and stores a late
+// one once only with WithDeduplication (else it is a duplicate delivery,
+// which at least once allows). errs are the errors
 // of the first publish of msgs, in setup generation gen; retrySend returns
 // those of the last.
 func (d *driver) retrySend(ctx context.Context, msgs []natsgo.Msg, errs []error, gen uint64) []error {

@@ -125,8 +125,9 @@ func (d *driver) flush(ctx context.Context) error {
 // DeadLetter publishes each delivery, headers and payload unchanged, to the
 // dead-letter queue's stream, then terminates it on its own stream. A
 // delivery whose dead letter was not stored stays unsettled: it comes back
-// after its AckWait and the kernel dead-letters it again; the message id
-// keeps the dead-letter stream from storing it twice.
+// after its AckWait and the kernel dead-letters it again; the message id,
+// sent as Nats-Msg-Id whatever WithDeduplication says (dead letters are
+// few), keeps the dead-letter stream from storing it twice.
 func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 	if err := d.ensureDLQ(ctx); err != nil {
 		return err
@@ -181,6 +182,9 @@ func (d *driver) deadLetterMsg(m jetstream.Msg) *natsgo.Msg {
 			continue
 		}
 		h[k] = v
+	}
+	if id := h.Get(HeaderID); id != "" && h.Get(jetstream.MsgIDHeader) == "" {
+		h.Set(jetstream.MsgIDHeader, id)
 	}
 	if meta, err := m.Metadata(); err == nil {
 		h.Set(HeaderDeadLetterFrom, meta.Stream+":"+strconv.FormatUint(meta.Sequence.Stream, 10))

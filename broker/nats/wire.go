@@ -19,29 +19,32 @@ const (
 	HeaderCategory = "Swarm-Category"
 	// HeaderAttrPrefix prefixes each attribute: Swarm-Attr-<key>: <value>.
 	HeaderAttrPrefix = "Swarm-Attr-"
+	// HeaderID carries Envelope.ID, unless WithDeduplication has it carried
+	// by Nats-Msg-Id.
+	HeaderID = "Swarm-Id"
 	// HeaderDeadLetterFrom names, on a dead letter, the stream and sequence
 	// it came from.
 	HeaderDeadLetterFrom = "Swarm-Dead-Letter-From"
 )
 
-// message builds the NATS message of env. The envelope's id is the
-// JetStream message id (Nats-Msg-Id), so a retried publish is deduplicated
-// by the stream.
-func message(subject string, env *kernel.Envelope) *natsgo.Msg {
+// message builds the NATS message of env. The envelope's id goes in the
+// header idKey: HeaderID, or jetstream.MsgIDHeader for the stream to store
+// a retried publish once.
+func message(subject, idKey string, env *kernel.Envelope) *natsgo.Msg {
 	m := new(natsgo.Msg)
-	setMessage(m, subject, env)
+	setMessage(m, subject, idKey, env)
 	return m
 }
 
 // setMessage fills m with the message of env, for a batch's messages that
 // share one allocation.
-func setMessage(m *natsgo.Msg, subject string, env *kernel.Envelope) {
+func setMessage(m *natsgo.Msg, subject, idKey string, env *kernel.Envelope) {
 	h := make(natsgo.Header, 2+len(env.Attrs))
 	// One array holds both values: an allocation less per message.
 	vs := [2]string{url.QueryEscape(env.Category), url.QueryEscape(env.ID)}
 	h[HeaderCategory] = vs[0:1:1]
 	if env.ID != "" {
-		h[jetstream.MsgIDHeader] = vs[1:2:2]
+		h[idKey] = vs[1:2:2]
 	}
 	for k, v := range env.Attrs {
 		h[HeaderAttrPrefix+url.QueryEscape(k)] = []string{url.QueryEscape(v)}
@@ -50,8 +53,8 @@ func setMessage(m *natsgo.Msg, subject string, env *kernel.Envelope) {
 }
 
 // envelope turns a delivery into the kernel's envelope. Attempt is the
-// server's delivery count; the id is the message id, or stream:sequence
-// for a message published without one.
+// server's delivery count; the id is the message id (from either header),
+// or stream:sequence for a message published without one.
 func envelope(m jetstream.Msg) kernel.Envelope {
 	env := kernel.Envelope{Payload: m.Data(), Handle: m, Attempt: 1}
 	if n, ok := delivered(m.Reply()); ok {
@@ -66,7 +69,7 @@ func envelope(m jetstream.Msg) kernel.Envelope {
 		switch {
 		case k == HeaderCategory:
 			env.Category = unescape(vs[0])
-		case k == jetstream.MsgIDHeader:
+		case k == HeaderID, k == jetstream.MsgIDHeader:
 			env.ID = unescape(vs[0])
 		case strings.HasPrefix(k, HeaderAttrPrefix):
 			if env.Attrs == nil {
