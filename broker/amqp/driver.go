@@ -103,9 +103,13 @@ func (d *driver) Capabilities() kernel.Capabilities {
 		ConsumerGroups: true,
 		LongPoll:       true,
 		Receivers:      1,
-		MaxBatch:       256,
-		MaxBatchBytes:  8 << 20,
-		MaxPayload:     d.cfg.maxPayload,
+		// 16 batches in flight (emit's window) of 64 keep 1,024 publishes
+		// awaiting confirms, as many as a consumer prefetches; larger
+		// batches let a publisher build a backlog that costs the server
+		// more per message (see README).
+		MaxBatch:      64,
+		MaxBatchBytes: 8 << 20,
+		MaxPayload:    d.cfg.maxPayload,
 	}
 }
 
