@@ -5,12 +5,12 @@
 // durable pull consumer ("swarm" unless WithConsumer names another) that
 // every broker of the queue shares as competing consumers. Emits are
 // published asynchronously as a batch and confirmed by the stream's
-// acknowledgements; the message id travels in the Swarm-Id header, or as
-// Nats-Msg-Id with WithDeduplication, so that a retried publish is stored
-// once. A delivery's attempt is the server's delivery
-// count; failed deliveries are naked with the kernel's redelivery delay, slow
-// ones are kept with in-progress acks, and dead letters go to the stream of
-// the queue "<queue>.dlq".
+// acknowledgements; the message id travels in the Swarm-Id header (as
+// Nats-Msg-Id with WithDeduplication, so that the stream stores a retried
+// publish once). A delivery's attempt is the server's delivery count;
+// failed deliveries are naked with the kernel's redelivery delay, slow ones
+// are kept with in-progress acks, and dead letters go to the stream of the
+// queue "<queue>.dlq".
 //
 // WithEmbeddedServer (or RunServer and WithServer) runs the NATS server
 // inside the process: a durable queue with no infrastructure.

@@ -22,8 +22,8 @@ import (
 // server), that was 7.4us of client CPU per message where this takes 3.6us;
 // the client shares the machine's cores with the server, which then has
 // them. What it keeps: a publish not acknowledged within the timeout fails
-// (the kernel retries it with the same message id), and every publish in flight fails at once when the
-// connection is lost, as nats.go does.
+// (the kernel retries it with the same message id), and every publish in
+// flight fails at once when the connection is lost, as nats.go does.
 type publisher struct {
 	nc      *natsgo.Conn
 	prefix  string // <inbox>.: reply subjects are <prefix><batch>.<position>
