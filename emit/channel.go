@@ -291,12 +291,13 @@ func (w *pump[T]) send() {
 // window is how many batches of one channel are in flight at once with a
 // driver that sends asynchronously (kernel.AsyncSender) or whose sends may
 // overlap (SendConcurrency above 1, no order promised; the kernel then
-// bounds the calls at once); other drivers send one batch at a time. Batches are small while the broker keeps up
-// (each is what arrived during the previous hand-over), so it takes many
-// to keep a round trip's worth of messages in flight: on NATS, 16 instead
-// of 4 took 100-byte sends from 0.76x to 0.95x of the raw client's
-// PublishAsync in one run of bench/. A batch holds at most MaxBatch
-// values, so this bounds the values in flight per channel.
+// bounds the calls at once); other drivers send one batch at a time.
+// Batches are small while the broker keeps up (each is what arrived
+// during the previous hand-over), so it takes many to keep a round trip's
+// worth of messages in flight: on NATS, 16 instead of 4 took 100-byte
+// sends from 0.76x to 0.95x of the raw client's PublishAsync in one run of
+// bench/. A batch holds at most MaxBatch values, so this bounds the values
+// in flight per channel.
 const window = 16
 
 // inFlight is a batch handed to the kernel and the channel its results

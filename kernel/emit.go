@@ -103,24 +103,21 @@ func (e *Emitter) Start(ctx context.Context, batch []Envelope) <-chan []error {
 	e.k.assignIDs(batch)
 	o := e.outcome(batch)
 	chunks := o.split()
-	chunked := make([][]Envelope, len(chunks))
+	// waits[c] returns chunk c's results, its retries included.
 	waits := make([]func() []error, len(chunks))
 	for c, idx := range chunks {
-		chunked[c] = o.gather(idx)
+		chunk := o.gather(idx)
 		if async {
-			waits[c] = as.SendAsync(ctx, chunked[c])
+			first := as.SendAsync(ctx, chunk)
+			waits[c] = func() []error { return e.sendChunk(ctx, chunk, first) }
 		} else {
-			waits[c] = e.startChunk(ctx, chunked[c])
+			waits[c] = e.startChunk(ctx, chunk)
 		}
 	}
 	go func() {
 		results := make([][]error, len(chunks))
-		for c := range chunks {
-			if async {
-				results[c] = e.sendChunk(ctx, chunked[c], waits[c])
-			} else {
-				results[c] = waits[c]()
-			}
+		for c, wait := range waits {
+			results[c] = wait()
 		}
 		res <- o.collect(chunks, results)
 	}()
