@@ -343,9 +343,11 @@ func parseURL(u *url.URL) (string, []Option, error) {
 			if err != nil {
 				return "", nil, bad("%s=%q, want true or false", key, v)
 			}
-			if on && key == "tls" {
+			switch {
+			case !on:
+			case key == "tls":
 				opts = append(opts, WithTLS(nil))
-			} else if on {
+			default:
 				opts = append(opts, WithDeduplication())
 			}
 		case "storage":

@@ -56,11 +56,7 @@ func TestMessageHeaders(t *testing.T) {
 // WithDeduplication; the id a message of an earlier version carries in
 // Nats-Msg-Id is read as its id.
 func TestDeduplication(t *testing.T) {
-	s, err := RunServer(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	js, s := embedded(t)
 	ctx := context.Background()
 	for _, c := range []struct {
 		queue  string
@@ -92,7 +88,6 @@ func TestDeduplication(t *testing.T) {
 	}
 	// A message of an earlier version, its id in Nats-Msg-Id.
 	d := openTest(t, "old", WithServer(s))
-	_, js := InProcess(t, s)
 	m := &natsgo.Msg{Subject: "old", Header: natsgo.Header{"Nats-Msg-Id": {"old-id"}, HeaderCategory: {"cat"}}, Data: []byte("y")}
 	if _, err := js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
