@@ -88,6 +88,7 @@ func (in *Inbox) Reject(ctx context.Context, d Digest, err error) {
 	}
 	if d.claim() {
 		in.k.deadLetter(ctx, []Digest{d}, err)
+		in.k.flight.done(1)
 	}
 }
 

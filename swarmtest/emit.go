@@ -102,10 +102,14 @@ func testOversized(t *testing.T, h *harness) {
 // category and id, dead-lettered, and the rest flows.
 func testUndecodable(t *testing.T, h *harness) {
 	producer := h.open()
-	consumer := h.open()
+	// An in-flight window of two, and more undecodable messages than that:
+	// each must give its slot back, or the good one never comes.
+	consumer := h.open(swarm.WithAckCapacity(2))
 	bad, _ := emit.Bytes(producer, swarm.NewCodecBytes("Note"))
 	deq, ack := listen.Typed[Note](consumer)
-	bad <- []byte("{not json")
+	for range 3 {
+		bad <- []byte("{not json")
+	}
 	goodNotes, _ := emit.Typed[Note](h.open())
 	goodNotes <- Note{Seq: 2}
 	m := recv(t, h.cfg.Timeout, deq, ack, 1)[0]
