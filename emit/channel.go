@@ -11,7 +11,8 @@ import (
 )
 
 // channel starts the goroutine that drains enq into batches.
-func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func(T, string) T) (chan<- T, <-chan T) {
+// builtin says codec is the built-in codec of T (see encoder.keep).
+func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func(T, string) T, builtin bool) (chan<- T, <-chan T) {
 	k := q.Kernel()
 	cfg := k.Config()
 	enq := make(chan T, cfg.EmitCapacity)
@@ -24,7 +25,7 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func
 	}
 	caps := k.Capabilities()
 	w := &pump[T]{
-		enc:   encoder[T]{e: e, codec: codec, stamp: stamp},
+		enc:   newEncoder(e, codec, stamp, builtin),
 		enq:   enq,
 		dlq:   dlq,
 		limit: max(caps.MaxBatch*max(caps.SendConcurrency, 1), 1),
@@ -46,7 +47,7 @@ func channel[T any](q swarm.Broker, codec swarm.Codec[T], typ string, stamp func
 // slow, one-value batches when it keeps up). At most window+1 batches of
 // limit values exist at once: those in flight and the one being filled.
 type pump[T any] struct {
-	enc   encoder[T]
+	enc   *encoder[T]
 	enq   chan T
 	dlq   chan T
 	limit int // values per batch
@@ -182,11 +183,16 @@ func (w *pump[T]) addTaken() {
 	n := len(w.took)
 	w.encoded = slices.Grow(w.encoded[:0], n)[:n]
 	w.failed = slices.Grow(w.failed[:0], n)[:n]
-	parallel.Range(n, func(lo, hi int) {
+	encode := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			w.encoded[i], w.failed[i] = w.enc.envelope(w.took[i])
 		}
-	})
+	}
+	if w.enc.keep {
+		encode(0, n) // a value kept is not worth a goroutine
+	} else {
+		parallel.Range(n, encode)
+	}
 	size := 0
 	for i, v := range w.took {
 		size += len(w.encoded[i].Payload)

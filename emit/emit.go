@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/swarm-go/swarm"
+	"github.com/swarm-go/swarm/internal/unencoded"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -28,13 +29,13 @@ import (
 // channel. Close of the broker flushes enq and closes dlq.
 func Typed[T any](q swarm.Broker, opts ...swarm.ChanOption) (chan<- T, <-chan T) {
 	cfg := swarm.NewChanConfig(opts)
-	return channel(q, swarm.NewCodecJSON[T](cfg.Category), swarm.TypeKey[T](), nil)
+	return channel(q, swarm.NewCodecJSON[T](cfg.Category), swarm.TypeKey[T](), nil, true)
 }
 
 // Bytes returns the channel to emit octet streams on, under the category the
 // codec names, and its dead-letter channel.
 func Bytes(q swarm.Broker, codec swarm.Codec[[]byte]) (chan<- []byte, <-chan []byte) {
-	return channel(q, codec, "[]byte:"+codec.Category(), nil)
+	return channel(q, codec, "[]byte:"+codec.Category(), nil, false)
 }
 
 // Event returns the channel to emit events with metadata M and data T on,
@@ -44,7 +45,7 @@ func Bytes(q swarm.Broker, codec swarm.Codec[[]byte]) (chan<- []byte, <-chan []b
 func Event[M, T any](q swarm.Broker, opts ...swarm.ChanOption) (chan<- swarm.Event[M, T], <-chan swarm.Event[M, T]) {
 	cfg := swarm.NewChanConfig(opts)
 	codec := swarm.NewCodecEvent[M, T](cfg.Category)
-	return channel(q, codec, "event:"+swarm.TypeKey[T](), stampEvent[M, T](codec.Category()))
+	return channel(q, codec, "event:"+swarm.TypeKey[T](), stampEvent[M, T](codec.Category()), true)
 }
 
 // stampEvent fills the metadata of an event on a copy, with the message id.
@@ -67,6 +68,17 @@ type encoder[T any] struct {
 	e     *kernel.Emitter
 	codec swarm.Codec[T]
 	stamp func(T, string) T
+	// keep: the driver carries values unencoded (kernel.Capabilities.Values)
+	// and the codec is a built-in one, whose payload a listener of the same
+	// type would only decode back. Octet codecs are never kept: their
+	// encoding costs nothing.
+	keep bool
+}
+
+// newEncoder returns the encoder of e's category; builtin says codec is
+// the built-in codec of T, which Decode recognises on the listening side.
+func newEncoder[T any](e *kernel.Emitter, codec swarm.Codec[T], stamp func(T, string) T, builtin bool) *encoder[T] {
+	return &encoder[T]{e: e, codec: codec, stamp: stamp, keep: builtin && e.Kernel().Capabilities().Values}
 }
 
 // envelope encodes v. Its id is left to the kernel's Send, which gives a
@@ -76,6 +88,9 @@ func (c *encoder[T]) envelope(v T) (kernel.Envelope, error) {
 	if c.stamp != nil {
 		id = c.e.Kernel().NewID()
 		v = c.stamp(v, id)
+	}
+	if c.keep {
+		return kernel.Envelope{Category: c.e.Category(), ID: id, Value: &unencoded.Value[T]{Object: v, Codec: c.codec}}, nil
 	}
 	b, err := c.codec.Encode(v)
 	if err != nil {
@@ -107,7 +122,7 @@ func NewTyped[T any](q swarm.Broker, opts ...swarm.ChanOption) *Writer[T] {
 	if err != nil {
 		return &Writer[T]{closed: true}
 	}
-	return &Writer[T]{enc: &encoder[T]{e: e, codec: codec}}
+	return &Writer[T]{enc: newEncoder(e, codec, nil, true)}
 }
 
 // Enq sends v and returns once the broker accepted it, or with the error

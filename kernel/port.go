@@ -21,6 +21,12 @@ type Envelope struct {
 	Attrs map[string]string
 	// Payload is the encoded message.
 	Payload []byte
+	// Value, when not nil, is the message itself, not encoded: emitters set
+	// it instead of Payload for a driver that declares Capabilities.Values.
+	// Such a driver keeps it as it is; a listener takes the object from it
+	// when it is of the listener's type and asks it for its payload
+	// otherwise.
+	Value Value
 	// Attempt counts deliveries of this message, 1 on the first. Set by
 	// receivers; ignored by senders.
 	Attempt int
@@ -139,6 +145,18 @@ type Capabilities struct {
 	// the broker redelivers it; 0 when deliveries have no lease. With an
 	// Extender the kernel extends the lease of slow deliveries.
 	Lease time.Duration
+	// Values: the driver carries Envelope.Value in process instead of a
+	// payload (the in-process broker, when asked to), so typed emitters
+	// skip encoding. MaxPayload and MaxBatchBytes do not apply to values.
+	Values bool
+}
+
+// Value is a message carried without being encoded (see
+// Capabilities.Values).
+type Value interface {
+	// Encode returns the payload the value would have had: the listener of
+	// another type, or of octets, decodes it as it would any payload.
+	Encode() ([]byte, error)
 }
 
 // Permanent marks err as not worth retrying: the kernel dead-letters the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/swarm-go/swarm"
 	"github.com/swarm-go/swarm/internal/parallel"
+	"github.com/swarm-go/swarm/internal/unencoded"
 	"github.com/swarm-go/swarm/kernel"
 )
 
@@ -84,11 +85,16 @@ type decoded[T any] struct {
 func (b *decoded[T]) decode(codec swarm.Codec[T], ds []kernel.Digest) {
 	b.vals = slices.Grow(b.vals[:0], len(ds))[:len(ds)]
 	b.errs = slices.Grow(b.errs[:0], len(ds))[:len(ds)]
-	parallel.Range(len(ds), func(lo, hi int) {
+	decode := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			b.vals[i], b.errs[i] = codec.Decode(ds[i].Envelope().Payload)
+			b.vals[i], b.errs[i] = unencoded.Decode(codec, ds[i].Envelope())
 		}
-	})
+	}
+	if len(ds) > 0 && ds[0].Envelope().Value != nil {
+		decode(0, len(ds)) // values kept unencoded are not worth a goroutine
+		return
+	}
+	parallel.Range(len(ds), decode)
 }
 
 // reset drops the references of the last batch, so decoded values are not

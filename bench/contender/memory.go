@@ -20,7 +20,12 @@ import (
 
 func init() {
 	register(func(n int) Broker {
-		return Broker{Name: "memory", Order: 0, Raw: MemoryRaw(n), Swarm: MemorySwarm(n), Watermill: MemoryWatermill()}
+		return Broker{Name: "memory", Order: 0, Raw: MemoryRaw(n), Swarm: MemorySwarm(n), Watermill: MemoryWatermill(),
+			WatermillTarget: 3}
+	})
+	register(func(n int) Broker {
+		return Broker{Name: "memory WithoutEncoding", Order: 0, Raw: MemoryRaw(n),
+			Swarm: MemorySwarm(n, memory.WithoutEncoding()), Watermill: MemoryWatermill(), WatermillTarget: 3}
 	})
 }
 
@@ -54,10 +59,11 @@ func (c *chanRaw) Consume(_ context.Context, n int, got func(workload.Payload)) 
 
 func (c *chanRaw) Close() error { return nil }
 
-// MemorySwarm is swarm's in-process broker through typed channels.
-func MemorySwarm(n int) workload.Factory {
+// MemorySwarm is swarm's in-process broker through typed channels, opened
+// with opts.
+func MemorySwarm(n int, opts ...memory.Option) workload.Factory {
 	return func(queue string) (workload.Contender, error) {
-		q, err := memory.New(queue, memory.WithQueueCapacity(n+1))
+		q, err := memory.New(queue, append(opts, memory.WithQueueCapacity(n+1))...)
 		if err != nil {
 			return nil, err
 		}

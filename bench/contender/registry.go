@@ -21,6 +21,9 @@ type Broker struct {
 	// must) and returns a function that releases what it started. An error
 	// skips the broker with that error as the note.
 	Setup func() (release func(), err error)
+	// WatermillTarget is the ratio to Watermill the swarm contender is to
+	// reach (0: 1, ahead of it).
+	WatermillTarget float64
 	// Scale divides the message count of every run (0 and 1: the full
 	// count), for brokers slow enough (emulators) that the full count would
 	// take minutes.

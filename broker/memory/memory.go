@@ -34,6 +34,7 @@ type config struct {
 	capacity   int
 	maxPayload int
 	deadLetter string
+	values     bool
 }
 
 // WithKernel sets the kernel options (policy, capacities, retries, ...).
@@ -59,6 +60,24 @@ func WithMaxPayload(n int) Option {
 // the queue's name with ".dlq" appended). Open a broker on it to read them.
 func WithDeadLetterQueue(name string) Option {
 	return func(c *config) { c.deadLetter = name }
+}
+
+// WithoutEncoding makes the broker's typed emitters (emit.Typed,
+// emit.Event, emit.NewTyped) hand their values over as they are, and
+// listeners of the same type take them as they are: nothing is encoded or
+// decoded on the way, which is most of an in-process message's cost.
+//
+// A value is then shared as over a Go channel: slices, maps and pointers in
+// it belong to the sender and to every delivery of it, redeliveries
+// included, so no side may modify them after the send. A listener of
+// another type, or of octets (listen.Bytes), still gets the payload the
+// emitter's codec gives the value. Nothing a network broker would refuse is
+// caught: a value that does not encode, or one over WithMaxPayload.
+//
+// Use it for an in-process event bus. Keep the default in tests that stand
+// in for a network broker, where the encoding is part of what they test.
+func WithoutEncoding() Option {
+	return func(c *config) { c.values = true }
 }
 
 // Broker is a connection to a named in-process queue. It is safe for
@@ -96,6 +115,7 @@ func New(name string, opts ...Option) (*Broker, error) {
 		dlq:        open(c.deadLetter, c.capacity),
 		lease:      cfg.TimeToFlight,
 		maxPayload: c.maxPayload,
+		values:     c.values,
 	}
 	return &Broker{k: kernel.New(cfg, "mem://"+name, d)}, nil
 }
@@ -122,6 +142,7 @@ type driver struct {
 	q, dlq     *queue
 	lease      time.Duration
 	maxPayload int
+	values     bool
 }
 
 func (d *driver) Capabilities() kernel.Capabilities {
@@ -134,6 +155,7 @@ func (d *driver) Capabilities() kernel.Capabilities {
 		MaxBatch:       256,
 		MaxPayload:     d.maxPayload,
 		Lease:          d.lease,
+		Values:         d.values,
 	}
 }
 
