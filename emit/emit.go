@@ -33,7 +33,8 @@ func Typed[T any](q swarm.Broker, opts ...swarm.ChanOption) (chan<- T, <-chan T)
 }
 
 // Bytes returns the channel to emit octet streams on, under the category the
-// codec names, and its dead-letter channel.
+// codec names, and its dead-letter channel. A slice sent on enq belongs to
+// the library from then on, as over any Go channel: do not modify it.
 func Bytes(q swarm.Broker, codec swarm.Codec[[]byte]) (chan<- []byte, <-chan []byte) {
 	return channel(q, codec, "[]byte:"+codec.Category(), nil, false)
 }

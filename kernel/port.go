@@ -41,7 +41,9 @@ type Sender interface {
 	// accepted by the broker, or a slice of len(batch) errors with nil at the
 	// positions that were accepted. The kernel retries the failed positions
 	// unless their error is marked Permanent. The batch never exceeds the
-	// driver's MaxBatch and MaxBatchBytes.
+	// driver's MaxBatch and MaxBatchBytes. The driver may keep the
+	// payloads and values (the in-process broker does): nothing writes to
+	// them once they are handed to Send. The batch slice itself is reused.
 	Send(ctx context.Context, batch []Envelope) []error
 }
 

@@ -84,24 +84,16 @@ func (q *queue) signal() {
 // put appends envelopes, waiting while the queue is full. It returns how
 // many it stored before ctx ended.
 func (q *queue) put(ctx context.Context, batch []kernel.Envelope) (int, error) {
-	// The broker owns copies of the payloads, as a server would; one slab
-	// of items and one of bytes per batch keep the allocations per batch,
-	// not per message.
+	// One slab of items per batch keeps the allocations per batch, not per
+	// message. The payloads are kept as they are: nothing writes to a
+	// payload once it is handed to Send (see kernel.Sender).
 	items := make([]item, len(batch))
-	size := 0
-	for i := range batch {
-		size += len(batch[i].Payload)
-	}
-	bytes := make([]byte, 0, size)
 	stored := 0
 	for stored < len(batch) {
 		q.mu.Lock()
 		from := stored
 		for stored < len(batch) && q.size()+stored-from < q.capacity {
 			env := batch[stored]
-			start := len(bytes)
-			bytes = append(bytes, env.Payload...)
-			env.Payload = bytes[start:len(bytes):len(bytes)]
 			env.Attrs = maps.Clone(env.Attrs)
 			env.Handle, env.Attempt = nil, 0
 			it := &items[stored]
