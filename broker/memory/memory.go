@@ -12,13 +12,16 @@
 // the process.
 //
 // Importing the package registers the URL scheme mem, so
-// swarm.Open("mem://orders") opens the queue "orders".
+// swarm.Open("mem://orders") opens the queue "orders". The query sets the
+// options: capacity (WithQueueCapacity), max_payload (WithMaxPayload), dlq
+// (WithDeadLetterQueue) and encoding=false (WithoutEncoding).
 package memory
 
 import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,12 +132,55 @@ func (b *Broker) Kernel() *kernel.Kernel { return b.k }
 
 func init() {
 	swarm.Register("mem", func(u *url.URL, opts ...swarm.Option) (swarm.Broker, error) {
-		name := u.Host + strings.TrimPrefix(u.Path, "/")
-		if u.Host != "" && u.Path != "" {
-			name = u.Host + u.Path
+		name, bopts, err := parseURL(u)
+		if err != nil {
+			return nil, err
 		}
-		return New(name, WithKernel(opts...))
+		return New(name, append(bopts, WithKernel(opts...))...)
 	})
+}
+
+// parseURL reads mem://name?capacity=n&max_payload=n&dlq=name&encoding=false
+// into the queue name and the options the query names; an unknown key or a
+// malformed value is an error rather than a setting silently ignored.
+func parseURL(u *url.URL) (string, []Option, error) {
+	name := u.Host + strings.TrimPrefix(u.Path, "/")
+	if u.Host != "" && u.Path != "" {
+		name = u.Host + u.Path
+	}
+	var opts []Option
+	for key, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		bad := func(want string) error {
+			return fmt.Errorf("%w: memory: URL mem://%s: %s=%q, want %s", swarm.ErrConfig, name, key, v, want)
+		}
+		switch key {
+		case "capacity", "max_payload":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return "", nil, bad("a positive number")
+			}
+			if key == "capacity" {
+				opts = append(opts, WithQueueCapacity(n))
+			} else {
+				opts = append(opts, WithMaxPayload(n))
+			}
+		case "dlq":
+			opts = append(opts, WithDeadLetterQueue(v))
+		case "encoding":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return "", nil, bad("true or false")
+			}
+			if !on {
+				opts = append(opts, WithoutEncoding())
+			}
+		default:
+			return "", nil, fmt.Errorf("%w: memory: URL mem://%s: unknown parameter %q (want capacity, max_payload, dlq or encoding)",
+				swarm.ErrConfig, name, key)
+		}
+	}
+	return name, opts, nil
 }
 
 // driver is the kernel's port onto a queue.
