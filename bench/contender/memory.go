@@ -19,14 +19,17 @@ import (
 )
 
 func init() {
-	register(func(n int) Broker {
-		return Broker{Name: "memory", Order: 0, Raw: MemoryRaw(n), Swarm: MemorySwarm(n), Watermill: MemoryWatermill(),
-			WatermillTarget: 3}
-	})
-	register(func(n int) Broker {
-		return Broker{Name: "memory WithoutEncoding", Order: 0, Raw: MemoryRaw(n),
-			Swarm: MemorySwarm(n, memory.WithoutEncoding()), Watermill: MemoryWatermill(), WatermillTarget: 3}
-	})
+	// The in-process broker twice: by default, and as an event bus that
+	// skips the codec; both against the same bare channel and GoChannel.
+	for name, opts := range map[string][]memory.Option{
+		"memory":                 nil,
+		"memory WithoutEncoding": {memory.WithoutEncoding()},
+	} {
+		register(func(n int) Broker {
+			return Broker{Name: name, Order: 0, Raw: MemoryRaw(n), Swarm: MemorySwarm(n, opts...),
+				Watermill: MemoryWatermill(), WatermillTarget: 3}
+		})
+	}
 }
 
 // MemoryRaw is the in-process baseline: a buffered channel of encoded
