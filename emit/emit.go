@@ -72,7 +72,9 @@ type encoder[T any] struct {
 	// keep: the driver carries values unencoded (kernel.Capabilities.Values)
 	// and the codec is a built-in one, whose payload a listener of the same
 	// type would only decode back. Octet codecs are never kept: their
-	// encoding costs nothing.
+	// encoding costs nothing, and the listener compares its codec with the
+	// emitter's (unencoded.Decode), which only built-in codecs are sure to
+	// allow (an application's codec type need not be comparable).
 	keep bool
 }
 
