@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"iter"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -31,39 +29,61 @@ const maxIDSpan = 1 << 16
 // deletes fewer rows than it had handles, they are retried by id, which
 // settles the moved rows and, as before, nothing of stale handles.
 func (d *driver) Ack(ctx context.Context, handles []any) error {
-	hs := held(handles)
-	if len(hs) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	missed, err := d.ackByCtid(ctx, hs)
-	if err == nil && len(missed) > 0 {
-		b := &pgx.Batch{}
-		b.Queue(settleAsyncGeneric)
-		for attempt, g := range byAttempt(missed) {
-			b.Queue(d.ackByID, ids(g), attempt, d.queue)
+	hs, err := settleHeld(ctx, handles, (*hold).ack)
+	if err == nil && len(hs) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+		var missed []*handle
+		missed, err = d.ackByCtid(ctx, hs)
+		if err == nil && len(missed) > 0 {
+			b := &pgx.Batch{}
+			b.Queue(settleAsyncGeneric)
+			for _, g := range groupBy(missed, attemptOf) {
+				b.Queue(d.ackByID, ids(g), g[0].attempt, d.queue)
+			}
+			err = d.exec(ctx, b)
 		}
-		err = d.exec(ctx, b)
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: ack %d messages of queue %q: %w", len(hs), d.queue, err)
+		return fmt.Errorf("postgres: ack %d messages of queue %q: %w", len(handles), d.queue, err)
 	}
 	return nil
+}
+
+// settleHeld runs op on the handles of each hold, and returns those whose
+// hold has ended, to settle as leases.
+func settleHeld(ctx context.Context, handles []any, op func(*hold, context.Context, []*handle) (bool, error)) ([]*handle, error) {
+	var leases []*handle
+	for _, g := range groupBy(ours(handles), func(x *handle) *hold { return x.hold }) {
+		h := g[0].hold
+		if h == nil {
+			leases = append(leases, g...)
+			continue
+		}
+		held, err := op(h, ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		if !held {
+			leases = append(leases, g...)
+		}
+	}
+	return leases, nil
 }
 
 // ackByCtid runs the ctid DELETEs of handles, one per attempt, in one
 // pipelined transaction, and returns the handles whose rows it did not
 // find there.
-func (d *driver) ackByCtid(ctx context.Context, hs []handle) ([]handle, error) {
+func (d *driver) ackByCtid(ctx context.Context, hs []*handle) ([]*handle, error) {
 	type group struct {
-		hs   []handle
+		hs   []*handle
 		byID bool // ids too far apart for a bitmap
 	}
 	var groups []group
 	b := &pgx.Batch{}
 	b.Queue(settleAsyncGeneric)
-	for attempt, g := range byAttempt(hs) {
+	for _, g := range groupBy(hs, attemptOf) {
+		attempt := g[0].attempt
 		lo, bits := idBitmap(g)
 		if bits == nil {
 			b.Queue(d.ackByID, ids(g), attempt, d.queue)
@@ -81,7 +101,7 @@ func (d *driver) ackByCtid(ctx context.Context, hs []handle) ([]handle, error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, err
 	}
-	var missed []handle
+	var missed []*handle
 	for _, g := range groups {
 		tag, err := br.Exec()
 		if err != nil {
@@ -100,7 +120,7 @@ func (d *driver) ackByCtid(ctx context.Context, hs []handle) ([]handle, error) {
 // idBitmap returns the smallest id of hs and a bitmap of their ids above
 // it, bit i (byte i/8, bit i%8 from the least significant, as get_bit
 // numbers them) set for id lo+i; nil when they span more than maxIDSpan.
-func idBitmap(hs []handle) (lo int64, bits []byte) {
+func idBitmap(hs []*handle) (lo int64, bits []byte) {
 	lo, hi := hs[0].id, hs[0].id
 	for _, h := range hs {
 		lo, hi = min(lo, h.id), max(hi, h.id)
@@ -116,18 +136,18 @@ func idBitmap(hs []handle) (lo int64, bits []byte) {
 	return lo, bits
 }
 
-// held returns the handles among handles, skipping foreign values.
-func held(handles []any) []handle {
-	hs := make([]handle, 0, len(handles))
+// ours returns the handles among handles, skipping foreign values.
+func ours(handles []any) []*handle {
+	hs := make([]*handle, 0, len(handles))
 	for _, x := range handles {
 		if h, ok := x.(*handle); ok {
-			hs = append(hs, *h)
+			hs = append(hs, h)
 		}
 	}
 	return hs
 }
 
-func ids(hs []handle) []int64 {
+func ids(hs []*handle) []int64 {
 	ids := make([]int64, len(hs))
 	for i, h := range hs {
 		ids[i] = h.id
@@ -135,27 +155,4 @@ func ids(hs []handle) []int64 {
 	return ids
 }
 
-// byAttempt groups handles by their attempt number, in the order the
-// attempts first appear.
-func byAttempt(hs []handle) iter.Seq2[int32, []handle] {
-	return func(yield func(int32, []handle) bool) {
-		first := hs[0].attempt
-		if !slices.ContainsFunc(hs, func(h handle) bool { return h.attempt != first }) {
-			yield(first, hs)
-			return
-		}
-		groups := map[int32][]handle{}
-		var order []int32
-		for _, h := range hs {
-			if _, ok := groups[h.attempt]; !ok {
-				order = append(order, h.attempt)
-			}
-			groups[h.attempt] = append(groups[h.attempt], h)
-		}
-		for _, a := range order {
-			if !yield(a, groups[a]) {
-				return
-			}
-		}
-	}
-}
+func attemptOf(h *handle) int32 { return h.attempt }

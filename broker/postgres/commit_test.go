@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -11,10 +12,11 @@ import (
 	"github.com/swarm-go/swarm/kernel"
 )
 
-// TestAsyncSettleIsLocal: the take and the ack run with synchronous_commit
-// off (and the take with the generic plan) inside their own transaction
-// only. The setting must not stay on the pooled connection, or the next
-// send on it would be acknowledged before it is durable.
+// TestAsyncSettleIsLocal: a hold's commit and the settlements outside one
+// run with synchronous_commit off (and the take with the generic plan)
+// inside their own transaction only. The setting must not stay on the
+// pooled connection, or the next send on it would be acknowledged before it
+// is durable.
 func TestAsyncSettleIsLocal(t *testing.T) {
 	dsn := localServer(t)
 	ctx := context.Background()
@@ -22,7 +24,7 @@ func TestAsyncSettleIsLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxConns = 1 // every statement below runs on the same connection
+	cfg.MaxConns = 2 // the least a broker takes; both are checked below
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +40,24 @@ func TestAsyncSettleIsLocal(t *testing.T) {
 		return sync, plan
 	}
 	wantSync, wantPlan := settings(pool)
+	// every connection of the pool, held at once so that each is another
+	checkAll := func(when string) {
+		t.Helper()
+		var conns []*pgxpool.Conn
+		for range cfg.MaxConns {
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			if s, p := settings(c); s != wantSync || p != wantPlan {
+				t.Errorf("%s: synchronous_commit=%s plan_cache_mode=%s, want %s %s", when, s, p, wantSync, wantPlan)
+			}
+			c.Release()
+		}
+	}
 	if wantSync == "off" || wantPlan == "force_generic_plan" {
 		t.Skipf("the server's defaults are already synchronous_commit=%s plan_cache_mode=%s", wantSync, wantPlan)
 	}
@@ -45,7 +65,7 @@ func TestAsyncSettleIsLocal(t *testing.T) {
 	// Inside a pipelined batch, the settings hold for the statements after
 	// them (so for the transaction's commit too).
 	b := &pgx.Batch{}
-	b.Queue(takeAsync)
+	b.Queue(settleAsyncGeneric)
 	var sync, plan string
 	b.Queue(`SELECT current_setting('synchronous_commit'), current_setting('plan_cache_mode')`).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&sync, &plan)
@@ -56,12 +76,11 @@ func TestAsyncSettleIsLocal(t *testing.T) {
 	if sync != "off" || plan != "force_generic_plan" {
 		t.Fatalf("in the batch: synchronous_commit=%s plan_cache_mode=%s", sync, plan)
 	}
-	if s, p := settings(pool); s != wantSync || p != wantPlan {
-		t.Fatalf("after the batch: synchronous_commit=%s plan_cache_mode=%s, want %s %s", s, p, wantSync, wantPlan)
-	}
+	checkAll("after the batch")
 
-	// And through the driver: receive, extend and ack leave the connection
-	// as they found it.
+	// And through the driver: a hold acked, and a hold ended early whose
+	// handle is then extended and acked, leave the connections as they
+	// found them.
 	queue := "st-commit-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	q, err := New(queue, WithPool(pool))
 	if err != nil {
@@ -69,21 +88,21 @@ func TestAsyncSettleIsLocal(t *testing.T) {
 	}
 	defer q.Close()
 	d := q.d
-	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1", Payload: []byte("x")}}); errs != nil {
-		t.Fatal(errs[0])
-	}
-	envs, err := d.takeBatch(ctx, 10)
-	if err != nil || len(envs) != 1 {
-		t.Fatalf("take: %d messages, %v", len(envs), err)
-	}
-	if err := d.Extend(ctx, []any{envs[0].Handle}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Ack(ctx, []any{envs[0].Handle}); err != nil {
-		t.Fatal(err)
-	}
-	if s, p := settings(pool); s != wantSync || p != wantPlan {
-		t.Fatalf("after receive and ack: synchronous_commit=%s plan_cache_mode=%s, want %s %s", s, p, wantSync, wantPlan)
+	for _, end := range []bool{false, true} {
+		if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1", Payload: []byte("x")}}); errs != nil {
+			t.Fatal(errs[0])
+		}
+		envs := received(t, d, 10)
+		if end {
+			envs[0].Handle.(*handle).hold.expire()
+		}
+		if err := d.Extend(ctx, []any{envs[0].Handle}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Ack(ctx, []any{envs[0].Handle}); err != nil {
+			t.Fatal(err)
+		}
+		checkAll(fmt.Sprintf("after receive and ack (hold ended early: %v)", end))
 	}
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM swarm_queue WHERE queue = $1`, queue).Scan(&n); err != nil || n != 0 {

@@ -21,7 +21,10 @@ import (
 type handle struct {
 	id      int64
 	attempt int32
-	ctid    pgtype.TID // where the take left the row: the ack looks there first
+	ctid    pgtype.TID // where the row is: the ack looks there first
+	hold    *hold      // the transaction that holds the row while it lasts
+	index   int32      // in hold.handles
+	failed  bool       // the row's last locker did not commit (see hold)
 }
 
 // driver is the kernel's port onto one queue of a table.
@@ -40,11 +43,24 @@ type driver struct {
 	subOnce    sync.Once
 	sub        atomic.Pointer[subscriber] // set by the first Receive
 	report     func(*kernel.Error)
-	due        atomic.Int64 // unix nanos when a local delayed nack is due; 0: none
+	due        atomic.Int64  // unix nanos when a local delayed nack is due; 0: none
+	slots      chan struct{} // of the pool's holds (see holdSlots)
+	holds      struct {
+		sync.Mutex
+		m map[*hold]struct{}
+	}
+	scan struct { // where takes start (see scanFrom)
+		sync.Mutex
+		full     bool      // the last take was full
+		released bool      // a nack released rows since the last take from the start
+		whole    time.Time // the last take from the start
+	}
 
-	table                            pgx.Identifier // for COPY
-	insert, take, ack, ackByID, move string
-	deadLetter                       string
+	table                      pgx.Identifier // for COPY
+	insert, ack, ackByID, move string
+	deadLetter                 string
+	// A hold's statements (see hold).
+	takeLocked, deleteHeld, leaseHeld, deadLetterHeld string
 }
 
 func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpool.Pool, own bool) *driver {
@@ -61,7 +77,9 @@ func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpo
 		maxPayload: c.maxPayload,
 		report:     func(*kernel.Error) {},
 		table:      t.parts,
+		slots:      slotsOf(pool),
 	}
+	d.holds.m = map[*hold]struct{}{}
 	if d.channel == "" {
 		d.channel, d.dlqChannel = channelName(t, queue), channelName(t, d.dlq)
 	}
@@ -73,41 +91,69 @@ func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpo
 SELECT $1, c, m, NULLIF(a, '')::jsonb, p
 FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS x(c, m, a, p, n)
 ORDER BY n`
-	// The rows are collected into an array rather than joined: a join lets
-	// the planner hash the whole table to find a few hundred rows (a
-	// sequential scan per receive, growing with the backlog). The array
-	// holds their ctids, not their ids: the UPDATE then fetches each row
-	// straight from its heap page (a TID scan) instead of descending the
-	// primary key once per row, which was most of the statement's time
-	// (9.5 of 14 ms for 1,000 rows, auto_explain). A row's ctid cannot
-	// change between the two, since the subquery locked it.
-	d.take = `UPDATE ` + t.ident + ` AS t
-SET visible_at = now() + $3 * interval '1 microsecond', attempt = t.attempt + 1
-WHERE t.ctid = ANY(ARRAY(
-	SELECT ctid FROM ` + t.ident + `
-	WHERE queue = $1 AND visible_at <= now()
-	ORDER BY id LIMIT $2
-	FOR UPDATE SKIP LOCKED
-))
-RETURNING t.id, t.category, t.msg_id, t.attrs, t.payload, t.attempt, t.ctid`
+	// The take locks the oldest visible rows of the queue after id $3 (see
+	// scanFrom) in a hold's transaction (see hold). It is planned
+	// generically, on the (queue, id) key read in order up to the limit
+	// (see holdSettings): a queue table's statistics say little (new, or
+	// churned since the last ANALYZE), and custom plans sorted the queue's
+	// whole backlog.
+	//
+	// failed tells whether the row's last locker (xmax, as it was before
+	// this lock) failed. xmax is a 32-bit transaction id: it is widened to
+	// the 64 bits pg_xact_status takes from the epoch of this transaction's
+	// id, the epoch before when it is higher than this id's low half (it
+	// cannot be newer). Anything not older than this transaction (a
+	// multixact id, which takes the same place) is not taken for a failure.
+	d.takeLocked = `SELECT id, category, msg_id, attrs, payload, attempt, ctid,
+	CASE WHEN xmax = '0'::xid THEN false ELSE coalesce((
+		SELECT pg_xact_status(f::text::xid8) = 'aborted' FROM (
+			SELECT (c >> 32 << 32) + x - CASE WHEN x > (c & 4294967295) THEN 4294967296 ELSE 0 END AS f, c
+			FROM (SELECT xmax::text::bigint AS x, pg_current_xact_id()::text::bigint AS c) AS v
+		) AS w WHERE f > 0 AND f < c), false) END
+FROM ` + t.ident + `
+WHERE queue = $1 AND id > $3 AND visible_at <= now()
+ORDER BY id LIMIT $2
+FOR UPDATE SKIP LOCKED`
+	// Inside the hold, the rows are its own: found by ctid (a TID scan, no
+	// index read), which cannot change while the lock is held.
+	d.deleteHeld = `DELETE FROM ` + t.ident + ` WHERE ctid = ANY($1::tid[])`
+	d.leaseHeld = `UPDATE ` + t.ident + ` SET attempt = $2, visible_at = $3 WHERE ctid = ANY($1::tid[]) RETURNING id, ctid`
+	d.deadLetterHeld = deadLetterOf(t, `DELETE FROM `+t.ident+` WHERE ctid = ANY($1::tid[])`, `$2::int`)
+
+	// Handles of ended holds settle as leases: by the token of id and
+	// attempt, which a hold converting them wrote (see hold). They skip
+	// rows locked by a hold: a row taken again since has its old attempt
+	// number until that hold ends, and a stale handle must neither wait
+	// for the hold nor settle the delivery it holds.
+	//
 	// The statements that find rows by id name the queue too: the primary
 	// key of a table created since is (queue, id) (see table.ddl).
-	const tokens = ` USING unnest($1::bigint[], $2::int[]) AS h(id, attempt) WHERE t.queue = $4 AND t.id = h.id AND t.attempt = h.attempt`
-	// The ack finds the rows by the ctids the take returned (a TID scan, no
-	// index read) and checks their queue and ids (see Ack). Both tests sit
-	// in the CASE, where the planner cannot turn them into an index scan: a
-	// custom plan read the queue by its key instead, and every row of it
-	// (35 ms for 1,000 acks of a 100,000-row queue). ackByID is the
-	// fallback for rows that moved since the take.
-	d.ack = `DELETE FROM ` + t.ident + ` WHERE ctid = ANY($1::tid[]) AND attempt = $2
+	byToken := `SELECT t.ctid FROM ` + t.ident + ` AS t JOIN unnest($1::bigint[], $2::int[]) AS h(id, attempt)
+	ON t.queue = $4 AND t.id = h.id AND t.attempt = h.attempt FOR UPDATE OF t SKIP LOCKED`
+	// The ack finds the rows by their ctids (a TID scan, no index read) and
+	// checks their queue and ids (see Ack). Both tests sit in the CASE,
+	// where the planner cannot turn them into an index scan: a custom plan
+	// read the queue by its key instead, and every row of it (35 ms for
+	// 1,000 acks of a 100,000-row queue). ackByID is the fallback for rows
+	// that moved since.
+	d.ack = `DELETE FROM ` + t.ident + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM ` + t.ident + `
+WHERE ctid = ANY($1::tid[]) AND attempt = $2
 AND CASE WHEN queue = $5 AND id - $3 BETWEEN 0 AND 8 * length($4::bytea) - 1
-	THEN get_bit($4::bytea, (id - $3)::int) = 1 ELSE false END`
-	d.ackByID = `DELETE FROM ` + t.ident + ` WHERE queue = $3 AND id = ANY($1::bigint[]) AND attempt = $2`
-	d.move = `UPDATE ` + t.ident + ` AS t SET visible_at = now() + $3 * interval '1 microsecond'
-FROM unnest($1::bigint[], $2::int[]) AS h(id, attempt) WHERE t.queue = $4 AND t.id = h.id AND t.attempt = h.attempt`
-	d.deadLetter = `WITH moved AS (
-	DELETE FROM ` + t.ident + ` AS t` + tokens + `
-	RETURNING t.id, t.queue, t.category, t.msg_id, t.attrs, t.payload, t.attempt, t.created_at
+	THEN get_bit($4::bytea, (id - $3)::int) = 1 ELSE false END
+FOR UPDATE SKIP LOCKED))`
+	d.ackByID = `DELETE FROM ` + t.ident + ` WHERE ctid = ANY(ARRAY(SELECT ctid FROM ` + t.ident + `
+WHERE queue = $3 AND id = ANY($1::bigint[]) AND attempt = $2 FOR UPDATE SKIP LOCKED))`
+	d.move = `UPDATE ` + t.ident + ` SET visible_at = now() + $3 * interval '1 microsecond' WHERE ctid = ANY(ARRAY(` + byToken + `))`
+	d.deadLetter = deadLetterOf(t, `DELETE FROM `+t.ident+` WHERE ctid = ANY(ARRAY(`+byToken+`))`, `attempt`)
+	return d
+}
+
+// deadLetterOf is the statement that moves the rows del deletes to the
+// dead-letter queue $3, noting attempt as their deliveries.
+func deadLetterOf(t table, del, attempt string) string {
+	return `WITH moved AS (
+	` + del + `
+	RETURNING id, queue, category, msg_id, attrs, payload, ` + attempt + ` AS attempt, created_at
 )
 INSERT INTO ` + t.ident + ` (queue, category, msg_id, attrs, payload, created_at)
 SELECT $3, category, msg_id, coalesce(attrs, '{}') || jsonb_build_object(
@@ -115,7 +161,6 @@ SELECT $3, category, msg_id, coalesce(attrs, '{}') || jsonb_build_object(
 	'` + AttrDeadLetterAt + `', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
 	payload, created_at
 FROM moved ORDER BY id`
-	return d
 }
 
 const notify = `SELECT pg_notify($1, $2)`
@@ -207,27 +252,19 @@ func fill(n int, err error) []error {
 	return errs
 }
 
-// exec runs a batch and returns its first error.
+// exec runs a batch on the pool and returns its first error. Close reads
+// every result, running the callbacks of queries queued with one.
 func (d *driver) exec(ctx context.Context, b *pgx.Batch) error {
-	br := d.pool.SendBatch(ctx, b)
-	for range b.Len() {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return err
-		}
-	}
-	return br.Close()
+	return d.pool.SendBatch(ctx, b).Close()
 }
 
 // tokens splits handles into the id and attempt arrays the statements
-// unnest, skipping foreign values.
-func tokens(handles []any) (ids []int64, attempts []int32) {
-	ids = make([]int64, 0, len(handles))
-	attempts = make([]int32, 0, len(handles))
-	for _, x := range handles {
-		if h, ok := x.(*handle); ok {
-			ids, attempts = append(ids, h.id), append(attempts, h.attempt)
-		}
+// unnest.
+func tokens(hs []*handle) (ids []int64, attempts []int32) {
+	ids = make([]int64, len(hs))
+	attempts = make([]int32, len(hs))
+	for i, h := range hs {
+		ids[i], attempts[i] = h.id, h.attempt
 	}
 	return ids, attempts
 }
@@ -236,21 +273,27 @@ func tokens(handles []any) (ids []int64, attempts []int32) {
 // notifies, so a waiting consumer takes them at once; a delayed one wakes
 // this broker's own receiver when due.
 func (d *driver) Nack(ctx context.Context, handles []any, delay time.Duration) error {
-	ids, attempts := tokens(handles)
-	if len(ids) == 0 {
-		return nil
-	}
 	delay = max(delay, 0)
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue(generic)
-	b.Queue(d.move, ids, attempts, delay.Microseconds(), d.queue)
-	if delay == 0 {
-		b.Queue(notify, d.channel, d.queue)
+	hs, err := settleHeld(ctx, handles, func(h *hold, ctx context.Context, hs []*handle) (bool, error) {
+		return h.nack(ctx, hs, delay)
+	})
+	if err == nil && len(hs) > 0 {
+		ids, attempts := tokens(hs)
+		ctx, cancel := context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+		b := &pgx.Batch{}
+		b.Queue(generic)
+		b.Queue(d.move, ids, attempts, delay.Microseconds(), d.queue)
+		if delay == 0 {
+			b.Queue(notify, d.channel, d.queue)
+		}
+		err = d.exec(ctx, b)
 	}
-	if err := d.exec(ctx, b); err != nil {
-		return fmt.Errorf("postgres: nack %d messages of queue %q: %w", len(ids), d.queue, err)
+	d.scan.Lock()
+	d.scan.released = true
+	d.scan.Unlock()
+	if err != nil {
+		return fmt.Errorf("postgres: nack %d messages of queue %q: %w", len(handles), d.queue, err)
 	}
 	if delay > 0 {
 		due := time.Now().Add(delay).UnixNano()
@@ -270,10 +313,13 @@ func (d *driver) Nack(ctx context.Context, handles []any, delay time.Duration) e
 // Extend pushes the lease of the deliveries still held to lease from now,
 // committed without waiting for the WAL flush (see settleAsync).
 func (d *driver) Extend(ctx context.Context, handles []any, lease time.Duration) error {
-	ids, attempts := tokens(handles)
-	if len(ids) == 0 {
+	hs, _ := settleHeld(ctx, handles, func(h *hold, _ context.Context, _ []*handle) (bool, error) {
+		return h.extend(lease), nil
+	})
+	if len(hs) == 0 {
 		return nil
 	}
+	ids, attempts := tokens(hs)
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	b := &pgx.Batch{}
@@ -289,18 +335,19 @@ func (d *driver) Extend(ctx context.Context, handles []any, lease time.Duration)
 // statement (delete and insert commit together), keeping category,
 // attributes, payload and creation time, and wakes its readers.
 func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
-	ids, attempts := tokens(handles)
-	if len(ids) == 0 {
-		return nil
+	hs, err := settleHeld(ctx, handles, (*hold).deadLetter)
+	if err == nil && len(hs) > 0 {
+		ids, attempts := tokens(hs)
+		ctx, cancel := context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+		b := &pgx.Batch{}
+		b.Queue(generic)
+		b.Queue(d.deadLetter, ids, attempts, d.dlq, d.queue)
+		b.Queue(notify, d.dlqChannel, d.dlq)
+		err = d.exec(ctx, b)
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue(generic)
-	b.Queue(d.deadLetter, ids, attempts, d.dlq, d.queue)
-	b.Queue(notify, d.dlqChannel, d.dlq)
-	if err := d.exec(ctx, b); err != nil {
-		return fmt.Errorf("postgres: dead-letter %d messages of queue %q to %q: %w", len(ids), d.queue, d.dlq, err)
+	if err != nil {
+		return fmt.Errorf("postgres: dead-letter %d messages of queue %q to %q: %w", len(handles), d.queue, d.dlq, err)
 	}
 	return nil
 }
@@ -311,6 +358,17 @@ func (d *driver) Close() error {
 	d.subOnce.Do(func() {}) // no subscription from now on
 	if sub := d.sub.Load(); sub != nil {
 		sub.unsubscribe()
+	}
+	// Holds left open (the kernel settles or releases every delivery
+	// first, so only after a failure) end as a crash would end them.
+	d.holds.Lock()
+	left := make([]*hold, 0, len(d.holds.m))
+	for h := range d.holds.m {
+		left = append(left, h)
+	}
+	d.holds.Unlock()
+	for _, h := range left {
+		h.abort()
 	}
 	if d.ownPool {
 		d.pool.Close()

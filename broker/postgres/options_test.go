@@ -31,7 +31,7 @@ func TestOptionValidation(t *testing.T) {
 		"payload":          {"q", []postgres.Option{postgres.WithMaxPayload(0)}},
 		"timeout":          {"q", []postgres.Option{postgres.WithTimeout(0)}},
 		"connect timeout":  {"q", []postgres.Option{postgres.WithConnectTimeout(-time.Second)}},
-		"max conns":        {"q", []postgres.Option{postgres.WithMaxConns(0)}},
+		"max conns":        {"q", []postgres.Option{postgres.WithMaxConns(1)}},
 		"channel":          {"q", []postgres.Option{postgres.WithChannel(strings.Repeat("c", 64))}},
 		"table":            {"q", []postgres.Option{postgres.WithTable("a.b.c")}},
 		"pool and dsn":     {"q", []postgres.Option{postgres.WithPool(pool), postgres.WithDSN(sharedDSN)}},

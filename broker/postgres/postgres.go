@@ -116,8 +116,10 @@ func (c *config) validate(queue string) error {
 		return bad("WithTimeout(%v): want a positive duration", c.timeout)
 	case c.connectTimeout <= 0:
 		return bad("WithConnectTimeout(%v): want a positive duration", c.connectTimeout)
-	case c.maxConns < 1:
-		return bad("WithMaxConns(%d): want 1 or more", c.maxConns)
+	case c.maxConns < 2:
+		return bad("WithMaxConns(%d): want 2 or more (a consumer holds a connection while it handles a batch; sends need another)", c.maxConns)
+	case c.pool != nil && c.pool.Config().MaxConns < 2:
+		return bad("WithPool: the pool has MaxConns %d, want 2 or more (a consumer holds a connection while it handles a batch; sends need another)", c.pool.Config().MaxConns)
 	case len(c.channel) > maxIdent:
 		return bad("WithChannel(%q): longer than %d bytes", c.channel, maxIdent)
 	case c.pool != nil && (c.dsn != "" || c.tls != nil || c.credentials):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,10 +12,12 @@ import (
 	"github.com/swarm-go/swarm/kernel"
 )
 
-// Receive leases up to max messages, oldest first. When the queue is empty
-// it waits for a NOTIFY, a local delayed nack falling due, or the poll
-// frequency (which bounds how late an expired lease or another process's
-// delayed nack is noticed), then returns none so the kernel calls again.
+// Receive takes up to max messages, oldest first, into a hold (see hold).
+// When the queue is empty it waits for a NOTIFY, a local delayed nack
+// falling due, or the poll frequency (which bounds how late an expired
+// lease or another process's delayed nack is noticed), then returns none
+// so the kernel calls again. When the pool has no hold to spare it waits
+// for one, up to the poll frequency.
 func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -26,9 +27,15 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 			d.report(&kernel.Error{Op: "listen", Err: fmt.Errorf("postgres: LISTEN on %q: %w", d.channel, err)})
 		}))
 	})
+	if !d.acquireSlot(ctx) {
+		return nil, nil
+	}
 	sub := d.sub.Load()
 	wake := sub.arm()
-	envs, err := d.takeBatch(ctx, max)
+	envs, err := d.takeHeld(ctx, max)
+	if err != nil {
+		err = fmt.Errorf("postgres: receive from queue %q: %w", d.queue, err)
+	}
 	if err != nil || len(envs) > 0 {
 		sub.disarm(len(envs) > 0)
 		if len(envs) == max {
@@ -60,78 +67,59 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 	return nil, nil
 }
 
-// settleAsync precedes the statements that only move a message along, its
-// lease (take, extend) and its ack, in the same pipelined transaction. It
-// commits them without waiting for the WAL flush (synchronous_commit = off,
-// for this transaction only): a server crash can then lose the last few
-// hundred milliseconds of them, and what it loses is a lease (the message
-// is delivered again, its attempt not counted) or an ack (the message is
-// delivered again), both of which at-least-once allows. A send's INSERT,
-// a nack and a dead-letter move still commit synchronously: a message the
-// broker accepted, or moved to the dead-letter queue, must survive a crash.
-// The flush wait was one of the two writes' largest costs (about 2 ms per
-// statement on this project's disk, twice per batch where the raw client
-// commits once).
-//
-// The take also steers the planner to the one plan that suits a queue: the
-// (queue, id) index read in order up to the limit, then the rows fetched by
-// ctid (a TID scan). A queue table's statistics say little (new, or churned
-// since the last ANALYZE), and planned from them the take sorted the queue's
-// whole backlog on every receive (75 ms on 50,000 rows) and found the rows
-// to update by a sequential scan of the table (auto_explain during the
-// concurrent benchmark: 40-180 ms per take of 400-600 rows, against 2.6 ms
-// for the plan above). Hence the generic plan, and no sequential or bitmap
-// scan, for the take's own transaction.
+// acquireSlot takes a slot for a hold, waiting up to the poll frequency
+// for one to free; false when none did or ctx ended.
+func (d *driver) acquireSlot(ctx context.Context) bool {
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(d.pollWait)
+	defer t.Stop()
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// settleAsync precedes the statements that only move a message along
+// outside a hold's transaction, and a hold's commit when it moved nothing
+// to the dead-letter queue: it commits without waiting for the WAL flush
+// (synchronous_commit = off, for this transaction only). A server crash can
+// then lose the last few hundred milliseconds of them, and what it loses
+// is an ack or a lease (the message is delivered again), which
+// at-least-once allows. A send's COPY, a nack and a dead-letter move still
+// commit synchronously: a message the broker accepted, or moved to the
+// dead-letter queue, must survive a crash. The flush wait was one of the
+// largest costs of a settlement (about 2 ms per commit on this project's
+// disk).
 //
 // The statements that find rows by id (nack, extend, dead-letter, an ack's
-// fallback) are planned generically too: planned for the values at hand,
-// from the same poor statistics, they scanned the queue's whole backlog
-// (25-62 ms) to find a few rows by the primary key (queue, id).
+// fallback) are planned generically: planned for the values at hand, from
+// a queue table's poor statistics (new, or churned since the last ANALYZE),
+// they scanned the queue's whole backlog (25-62 ms) to find a few rows by
+// the primary key (queue, id).
 const (
 	settleAsync        = `SELECT set_config('synchronous_commit', 'off', true)`
 	settleAsyncGeneric = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 	generic            = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
-	takeAsync          = `SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
-	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`
 )
 
-// takeBatch runs the take statement. It runs detached from ctx's cancellation
-// (bounded by the timeout): rows leased by a statement cancelled after its
-// commit would stay hidden until their lease ran out, whereas rows returned
-// to a stopping kernel are released at once.
-func (d *driver) takeBatch(ctx context.Context, max int) ([]kernel.Envelope, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout)
-	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue(takeAsync)
-	b.Queue(d.take, d.queue, min(max, maxBatch), d.lease.Microseconds())
-	br := d.pool.SendBatch(ctx, b)
-	envs, err := d.readTaken(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("postgres: receive from queue %q: %w", d.queue, err)
-	}
-	// RETURNING follows no order; the queue's order is the id's.
-	slices.SortFunc(envs, func(a, b kernel.Envelope) int {
-		return cmpInt(a.Handle.(*handle).id, b.Handle.(*handle).id)
-	})
-	return envs, nil
-}
-
-// readTaken reads the rows of a take batch's second statement. The rows'
+// readTaken reads the rows of a take, in the queue's order. The rows'
 // bytes are read where pgx holds them (DriverBytes) and copied into a few
 // allocations per take rather than several per row: the payloads into
 // shared slabs, the ids into one string, the handles into one slice, and a
 // category into a new string only when it differs from the row before's.
-func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, err
-	}
+// A handle's attempt is the row's, to be numbered by the hold, which also
+// sets the envelopes' handles.
+func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, []handle, error) {
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var (
 		envs                      []kernel.Envelope
@@ -143,7 +131,7 @@ func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, error) {
 		slab                      []byte
 		lastCategory              string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&h.id, &category, &id, &attrs, &body, &h.attempt, &h.ctid}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&h.id, &category, &id, &attrs, &body, &h.attempt, &h.ctid, &h.failed}, func() error {
 		if len(envs) == 0 || string(category) != lastCategory {
 			lastCategory = string(category)
 		}
@@ -167,26 +155,15 @@ func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	all, from := string(ids), 0
 	for i := range envs {
 		envs[i].ID, from = all[from:idEnds[i]], idEnds[i]
-		envs[i].Handle = &hs[i]
 	}
-	return envs, nil
+	return envs, hs, nil
 }
 
 // payloadSlab is the size of the slabs a take copies payloads into: a
 // delivery kept alive keeps its slab, so it stays small.
 const payloadSlab = 32 << 10
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}

@@ -34,9 +34,9 @@ func TestTakeFields(t *testing.T) {
 	if errs := d.Send(ctx, sent); errs != nil {
 		t.Fatal(errs[0])
 	}
-	envs, err := d.takeBatch(ctx, 10)
-	if err != nil || len(envs) != len(sent) {
-		t.Fatalf("took %d, %v", len(envs), err)
+	envs := received(t, d, 10)
+	if len(envs) != len(sent) {
+		t.Fatalf("took %d, want %d", len(envs), len(sent))
 	}
 	for i := range envs {
 		envs[i].Payload = append(envs[i].Payload, '!') // must not reach envs[i+1]

@@ -98,6 +98,7 @@ func TestStaleHandle(t *testing.T) {
 	if err := d.Ack(ctx, []any{first[0], second[1]}); err != nil {
 		t.Fatal(err)
 	}
+	second[0].(*handle).hold.expire() // commits the hold's ack, m2 leased
 	var left []string
 	if r, err := d.pool.Query(ctx, `SELECT msg_id FROM swarm_queue WHERE queue = $1`, queue); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,485 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// A hold is one take's transaction, kept open on its own connection while
+// the kernel handles what it took: the rows stay locked (FOR UPDATE SKIP
+// LOCKED), which hides them from other consumers as a lease would, without
+// writing a new version of every row. Acks delete rows inside the
+// transaction, which commits once every delivery is settled: per message,
+// one lock and one delete, as a queue read by hand in one transaction.
+//
+// A lock dies with its connection: a consumer that crashes, or loses its
+// connection, returns its rows at once. Their attempt is counted all the
+// same: a row keeps the id of the last transaction that locked it (its
+// xmax) until another locks it, and a take that finds a row whose locker
+// did not commit knows that delivery failed (a hold that commits has
+// deleted or rewritten every row it locked). It adds that attempt and, so
+// that the count survives a second failure, ends its hold at once, writing
+// the attempts (see convert).
+//
+// A hold ends in one of three ways:
+//   - every delivery settled: commit (the acks, dead letters);
+//   - converted: the deliveries still unsettled get what a lease would
+//     have given them (their attempt written, visible_at at the lease's end
+//     or a nack's delay), then commit. A nack converts at once (its
+//     redelivery must not wait for the rest of the batch), and so does a
+//     hold older than holdFor or past its lease, which bounds how long a
+//     transaction stays open (it holds back vacuum) and a connection busy.
+//     Their handles then settle the way a lease's do (see Ack).
+//   - aborted (a statement or the connection failed, Close): the rows
+//     return, and the next take counts the attempt.
+type hold struct {
+	d    *driver
+	conn *pgxpool.Conn
+
+	mu       sync.Mutex
+	ended    bool // committed or aborted: handles settle as leases
+	open     int  // deliveries not yet settled
+	handles  []handle
+	settled  []bool
+	deadline time.Time
+	durable  bool // holds a dead-letter move: commit synchronously
+	timer    *time.Timer
+}
+
+// holdFor bounds the life of a hold's transaction (see hold).
+const holdFor = 2 * time.Second
+
+// holdSlots bounds the holds open at once on a pool to half its
+// connections, whichever brokers share it: the other half serve sends and
+// anything else the application runs on the pool (a handler that emits
+// while its message is held must find a connection).
+var holdSlots = struct {
+	sync.Mutex
+	m map[*pgxpool.Pool]chan struct{}
+}{m: map[*pgxpool.Pool]chan struct{}{}}
+
+func slotsOf(pool *pgxpool.Pool) chan struct{} {
+	holdSlots.Lock()
+	defer holdSlots.Unlock()
+	s, ok := holdSlots.m[pool]
+	if !ok {
+		s = make(chan struct{}, max(1, pool.Config().MaxConns/2))
+		holdSlots.m[pool] = s
+	}
+	return s
+}
+
+// takeHeld takes up to max rows into a new hold, in the slot the caller
+// took (see acquireSlot). It returns none, nothing open and the slot freed
+// when the queue has no visible row or on error. It runs detached from
+// ctx's cancellation (bounded by the timeout): rows locked by a statement
+// cancelled halfway would stay hidden until the server noticed, whereas
+// rows returned to a stopping kernel are released at once.
+func (d *driver) takeHeld(ctx context.Context, max int) ([]kernel.Envelope, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout)
+	defer cancel()
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		<-d.slots
+		return nil, err
+	}
+	h := &hold{d: d, conn: conn}
+	max = min(max, maxBatch)
+	from := d.scanFrom()
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(holdSettings, strconv.FormatInt((holdFor+d.timeout).Milliseconds(), 10))
+	b.Queue(d.takeLocked, d.queue, max, from)
+	br := conn.SendBatch(ctx, b)
+	envs, failed, err := h.read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	d.scanned(from, len(envs) == max)
+	if err == nil && len(envs) == 0 {
+		if _, err = conn.Exec(ctx, `ROLLBACK`); err == nil {
+			conn.Release()
+			<-d.slots
+			return nil, nil
+		}
+	}
+	if err != nil {
+		h.abort()
+		return nil, err
+	}
+	h.deadline = time.Now().Add(d.lease)
+	d.holds.Lock()
+	d.holds.m[h] = struct{}{}
+	d.holds.Unlock()
+	if failed {
+		// Write the failed deliveries' attempts now: a second failure
+		// would otherwise lose them.
+		h.mu.Lock()
+		err = h.convert(ctx, func(*handle) (time.Time, bool) { return h.deadline, false }, false)
+		h.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return envs, nil
+	}
+	h.timer = time.AfterFunc(min(holdFor, d.lease), h.expire)
+	return envs, nil
+}
+
+// holdSettings: the take's plan (see takeLocked), and a bound on how long
+// the server keeps the transaction of a client that went silent.
+const holdSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+	set_config('idle_in_transaction_session_timeout', $1, true)`
+
+// read reads a take's rows into the hold and numbers the deliveries: the
+// row's attempts so far, plus one, plus one when its last locker failed.
+func (h *hold) read(br pgx.BatchResults) (envs []kernel.Envelope, failed bool, err error) {
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, false, err
+		}
+	}
+	envs, h.handles, err = h.d.readTaken(br)
+	if err != nil {
+		return nil, false, err
+	}
+	h.settled = make([]bool, len(envs))
+	h.open = len(envs)
+	for i := range h.handles {
+		x := &h.handles[i]
+		x.hold, x.index = h, int32(i)
+		x.attempt++
+		if x.failed {
+			x.attempt++
+			failed = true
+		}
+		envs[i].Handle = x
+		envs[i].Attempt = int(x.attempt)
+	}
+	return envs, failed, nil
+}
+
+// ctx bounds a statement on the hold's connection. It is detached
+// from the caller's cancellation: a statement cancelled halfway aborts the
+// whole hold, returning every row of it.
+func (h *hold) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), h.d.timeout)
+}
+
+// pick returns the handles among hs that are still unsettled in h, marks
+// them settled, and reports whether h is still open. The caller holds h.mu.
+func (h *hold) pick(hs []*handle) ([]*handle, bool) {
+	if h.ended {
+		return nil, false
+	}
+	var mine []*handle
+	for _, x := range hs {
+		if !h.settled[x.index] {
+			h.settled[x.index] = true
+			h.open--
+			mine = append(mine, x)
+		}
+	}
+	return mine, true
+}
+
+// ack deletes the rows of hs inside the hold's transaction, and commits
+// when nothing is left open. It reports false when the hold has ended
+// (the handles then settle as leases).
+func (h *hold) ack(ctx context.Context, hs []*handle) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	mine, ok := h.pick(hs)
+	if !ok {
+		return false, nil
+	}
+	ctx, cancel := h.ctx(ctx)
+	defer cancel()
+	if len(mine) > 0 {
+		if _, err := h.conn.Exec(ctx, h.d.deleteHeld, ctids(mine)); err != nil {
+			h.abortLocked()
+			return true, err
+		}
+	}
+	return true, h.commitIfDone(ctx)
+}
+
+// deadLetter moves the rows of hs to the dead-letter queue inside the
+// hold's transaction; its commit is then synchronous.
+func (h *hold) deadLetter(ctx context.Context, hs []*handle) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	mine, ok := h.pick(hs)
+	if !ok {
+		return false, nil
+	}
+	ctx, cancel := h.ctx(ctx)
+	defer cancel()
+	if len(mine) > 0 {
+		b := &pgx.Batch{}
+		for _, g := range groupBy(mine, attemptOf) {
+			b.Queue(h.d.deadLetterHeld, ctids(g), g[0].attempt, h.d.dlq)
+		}
+		b.Queue(notify, h.d.dlqChannel, h.d.dlq) // sent at commit
+		if err := h.execLocked(ctx, b); err != nil {
+			return true, err
+		}
+		h.durable = true
+	}
+	return true, h.commitIfDone(ctx)
+}
+
+// extend moves the hold's lease; the lock needs no statement.
+func (h *hold) extend(lease time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ended {
+		return false
+	}
+	if until := time.Now().Add(lease); until.After(h.deadline) {
+		h.deadline = until
+	}
+	return true
+}
+
+// nack converts the hold (see hold), the rows of hs visible again after
+// delay, and commits synchronously, as a lease's nack does.
+func (h *hold) nack(ctx context.Context, hs []*handle, delay time.Duration) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ended {
+		return false, nil
+	}
+	ctx, cancel := h.ctx(ctx)
+	defer cancel()
+	nacked := make([]bool, len(h.handles))
+	for _, x := range hs {
+		nacked[x.index] = true
+	}
+	at := time.Now().Add(delay)
+	h.durable = true
+	return true, h.convert(ctx, func(x *handle) (time.Time, bool) {
+		if nacked[x.index] {
+			return at, true
+		}
+		return h.deadline, false
+	}, delay == 0)
+}
+
+// expire converts the hold when it has been open holdFor, or its lease has
+// run out; the rows unsettled stay hidden until the lease's end.
+func (h *hold) expire() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ended {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.d.timeout)
+	defer cancel()
+	if err := h.convert(ctx, func(*handle) (time.Time, bool) { return h.deadline, false }, !h.deadline.After(time.Now())); err != nil {
+		h.d.report(&kernel.Error{Op: "receive", Err: fmt.Errorf("postgres: end the hold of %d messages of queue %q (they are delivered again): %w", h.open, h.d.queue, err)})
+	}
+}
+
+// convert ends the hold with the unsettled rows written as leases: attempt
+// as delivered, visible from when(handle). A nacked handle counts as
+// settled. Rows visible at once are announced.
+func (h *hold) convert(ctx context.Context, when func(*handle) (time.Time, bool), wake bool) error {
+	type lease struct {
+		attempt int32
+		at      time.Time
+	}
+	var left []*handle
+	at := make([]time.Time, len(h.handles))
+	for i := range h.handles {
+		if h.settled[i] {
+			continue
+		}
+		x := &h.handles[i]
+		var done bool
+		at[i], done = when(x)
+		if done {
+			h.settled[i] = true
+			h.open--
+		}
+		left = append(left, x)
+	}
+	groups := groupBy(left, func(x *handle) lease { return lease{x.attempt, at[x.index]} })
+	b := &pgx.Batch{}
+	for _, g := range groups {
+		b.Queue(h.d.leaseHeld, ctids(g), g[0].attempt, at[g[0].index]).Query(func(rows pgx.Rows) error {
+			// A lease's update moves the row: its handles look for it at
+			// its new place (see Ack).
+			byID := make(map[int64]*handle, len(g))
+			for _, x := range g {
+				byID[x.id] = x
+			}
+			var id int64
+			var ctid pgtype.TID
+			_, err := pgx.ForEachRow(rows, []any{&id, &ctid}, func() error {
+				if x := byID[id]; x != nil {
+					x.ctid = ctid
+				}
+				return nil
+			})
+			return err
+		})
+	}
+	if wake {
+		b.Queue(notify, h.d.channel, h.d.queue)
+	}
+	if err := h.execLocked(ctx, b); err != nil {
+		return err
+	}
+	return h.commit(ctx)
+}
+
+// commitIfDone commits once every delivery is settled.
+func (h *hold) commitIfDone(ctx context.Context) error {
+	if h.open > 0 {
+		return nil
+	}
+	return h.commit(ctx)
+}
+
+// commit ends the transaction, without waiting for the WAL flush unless
+// it moved dead letters (see settleAsync).
+func (h *hold) commit(ctx context.Context) error {
+	b := &pgx.Batch{}
+	if !h.durable {
+		b.Queue(settleAsync)
+	}
+	b.Queue(`COMMIT`)
+	if err := h.execLocked(ctx, b); err != nil {
+		return err
+	}
+	h.conn.Release()
+	h.conn = nil
+	h.end()
+	return nil
+}
+
+// execLocked runs b on the hold's connection, aborting the hold on error.
+func (h *hold) execLocked(ctx context.Context, b *pgx.Batch) error {
+	if err := h.conn.SendBatch(ctx, b).Close(); err != nil {
+		h.abortLocked()
+		return err
+	}
+	return nil
+}
+
+// abort ends the hold without committing: its connection is closed, which
+// ends the transaction on the server whatever state it is in.
+func (h *hold) abort() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.abortLocked()
+}
+
+func (h *hold) abortLocked() {
+	if h.conn != nil {
+		c := h.conn.Hijack()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.Close(ctx)
+		cancel()
+		h.conn = nil
+	}
+	h.end()
+}
+
+// end marks the hold over and frees its slot.
+func (h *hold) end() {
+	if h.ended {
+		return
+	}
+	h.ended = true
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	h.d.holds.Lock()
+	delete(h.d.holds.m, h)
+	h.d.holds.Unlock()
+	<-h.d.slots
+}
+
+func ctids(hs []*handle) []pgtype.TID {
+	ts := make([]pgtype.TID, len(hs))
+	for i, x := range hs {
+		ts[i] = x.ctid
+	}
+	return ts
+}
+
+// groupBy splits hs by key, groups in the order their keys first appear;
+// one group (the usual case) costs no map.
+func groupBy[K comparable](hs []*handle, key func(*handle) K) [][]*handle {
+	if len(hs) == 0 {
+		return nil
+	}
+	first := key(hs[0])
+	if !slices.ContainsFunc(hs, func(x *handle) bool { return key(x) != first }) {
+		return [][]*handle{hs}
+	}
+	index := map[K]int{}
+	var groups [][]*handle
+	for _, x := range hs {
+		k := key(x)
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], x)
+	}
+	return groups
+}
+
+// scanFrom returns the id after which a take looks for rows. A take scans
+// the queue's key in order and walks over every row locked by a hold,
+// which on a backlog are first the thousands this broker's own open holds
+// took (10 ms per take of 1,000 with four holds open, against 3-4 ms from
+// past them). So while the takes come back full it starts past the rows
+// of this broker's holds, and from the queue's start when the last take
+// was short, a nack of this broker released rows, or the last take from
+// the start is pollWait old: rows below the mark that become visible
+// (nacked, or left by a hold that failed) wait that long at most on a
+// backlog, as an expired lease of another process does for an empty queue.
+func (d *driver) scanFrom() int64 {
+	d.scan.Lock()
+	whole := !d.scan.full || d.scan.released || time.Since(d.scan.whole) >= d.pollWait
+	d.scan.Unlock()
+	if whole {
+		return 0
+	}
+	var from int64
+	d.holds.Lock()
+	for h := range d.holds.m {
+		if n := len(h.handles); n > 0 {
+			from = max(from, h.handles[n-1].id) // ids ascend in a take
+		}
+	}
+	d.holds.Unlock()
+	return from
+}
+
+// scanned notes how a take that started after from went.
+func (d *driver) scanned(from int64, full bool) {
+	d.scan.Lock()
+	defer d.scan.Unlock()
+	d.scan.full = full
+	if from == 0 {
+		d.scan.whole, d.scan.released = time.Now(), false
+	}
+}

@@ -1,0 +1,108 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/swarm-go/swarm/kernel"
+)
+
+// TestHoldFailureCounts: a hold whose connection dies (a consumer crash)
+// returns its rows at once, and the next take counts the failed delivery in
+// the attempt, writes it, and keeps counting through a release and a
+// second failure.
+func TestHoldFailureCounts(t *testing.T) {
+	dsn := localServer(t)
+	queue := "st-hold-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	b, err := New(queue, WithDSN(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	d, ctx := b.d, context.Background()
+	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1", Payload: []byte("x")}}); errs != nil {
+		t.Fatal(errs[0])
+	}
+	kill := func(h *handle) {
+		t.Helper()
+		pid := h.hold.conn.Conn().PgConn().PID()
+		var ok bool
+		if err := d.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+			t.Fatalf("terminate backend %d: %v %v", pid, ok, err)
+		}
+	}
+	stored := func() (n int) {
+		t.Helper()
+		if err := d.pool.QueryRow(ctx, `SELECT attempt FROM swarm_queue WHERE queue = $1`, queue).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	take := func(want int) *handle {
+		t.Helper()
+		envs := received(t, d, 10)
+		if len(envs) != 1 || envs[0].Attempt != want {
+			t.Fatalf("received %d messages, attempt %d; want m1 at attempt %d", len(envs), envs[0].Attempt, want)
+		}
+		return envs[0].Handle.(*handle)
+	}
+
+	h1 := take(1)
+	if h1.hold.ended || stored() != 0 {
+		t.Fatalf("a first delivery should be held, the row unwritten (attempt %d)", stored())
+	}
+	kill(h1)
+	if err := d.Ack(ctx, []any{h1}); err == nil {
+		t.Fatal("an ack on a dead connection reported no error")
+	}
+	h2 := take(2)
+	if !h2.hold.ended || stored() != 2 {
+		t.Fatalf("after a failure: hold ended %v, stored attempt %d; want the attempt written (2)", h2.hold.ended, stored())
+	}
+	if err := d.Nack(ctx, []any{h2}, 0); err != nil {
+		t.Fatal(err)
+	}
+	h3 := take(3)
+	kill(h3)
+	h4 := take(4)
+	if err := d.Ack(ctx, []any{h4}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM swarm_queue WHERE queue = $1`, queue).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows left (%v)", n, err)
+	}
+}
+
+// TestHoldSlots: a pool of two connections keeps one hold open at a time;
+// a receive meanwhile finds no slot and returns nothing; settling the hold
+// frees it.
+func TestHoldSlots(t *testing.T) {
+	dsn := localServer(t)
+	queue := "st-slots-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	b, err := New(queue, WithDSN(dsn), WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	d, ctx := b.d, context.Background()
+	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1"}, {Category: "c", ID: "m2"}}); errs != nil {
+		t.Fatal(errs[0])
+	}
+	first := received(t, d, 1)
+	if envs, err := d.Receive(ctx, 1); err != nil || len(envs) != 0 {
+		t.Fatalf("a second hold on a pool of two: %d messages, %v", len(envs), err)
+	}
+	if err := d.Ack(ctx, []any{first[0].Handle}); err != nil {
+		t.Fatal(err)
+	}
+	second := received(t, d, 1)
+	if second[0].ID != "m2" {
+		t.Fatalf("received %s, want m2", second[0].ID)
+	}
+	if err := d.Ack(ctx, []any{second[0].Handle}); err != nil {
+		t.Fatal(err)
+	}
+}
