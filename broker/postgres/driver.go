@@ -45,6 +45,7 @@ type driver struct {
 	report     func(*kernel.Error)
 	due        atomic.Int64  // unix nanos when a local delayed nack is due; 0: none
 	slots      chan struct{} // of the pool's holds (see holdSlots)
+	announcer  *announcer
 	holds      struct {
 		sync.Mutex
 		m map[*hold]struct{}
@@ -80,6 +81,7 @@ func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpo
 		slots:      slotsOf(pool),
 	}
 	d.holds.m = map[*hold]struct{}{}
+	d.announcer = newAnnouncer(d)
 	if d.channel == "" {
 		d.channel, d.dlqChannel = channelName(t, queue), channelName(t, d.dlq)
 	}
@@ -195,20 +197,17 @@ func (d *driver) Capabilities() kernel.Capabilities {
 var copyColumns = []string{"queue", "category", "msg_id", "attrs", "payload"}
 
 // Send writes the batch with COPY, one statement that commits all rows or
-// none, then notifies the queue's channel. COPY costs the server a quarter
-// to a third less CPU than the INSERT ... SELECT FROM unnest(arrays) the
-// outbox uses (it inserts rows a page at a time, with no executor per row
-// nor sort), and it streams without waiting for a reply before the data:
-// one round trip, the notification a second.
+// none, then has the queue's channel notified (see announcer). COPY costs
+// the server a quarter to a third less CPU than the INSERT ... SELECT FROM
+// unnest(arrays) the outbox uses (it inserts rows a page at a time, with no
+// executor per row nor sort), and it streams without waiting for a reply
+// before the data: one round trip.
 //
 // The notification follows the commit instead of sharing its transaction
 // (COPY cannot be pipelined with another statement): receivers still wake
 // only once the rows are committed. If it fails, the rows are committed
 // all the same, so the send succeeds and the failure is reported: a
-// receiver waiting on LISTEN then finds them at its next poll. The
-// notification's own commit does not wait for the WAL flush (it writes no
-// data a crash could lose; the listeners' connections would not survive
-// one either).
+// receiver waiting on LISTEN then finds them at its next poll.
 func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	rows := make([][]any, len(batch))
 	cells := make([]any, len(batch)*len(copyColumns))
@@ -235,12 +234,7 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	if _, err := d.pool.CopyFrom(ctx, d.table, copyColumns, pgx.CopyFromRows(rows)); err != nil {
 		return fill(len(batch), fmt.Errorf("postgres: send %d messages to queue %q: %w", len(batch), d.queue, err))
 	}
-	b := &pgx.Batch{}
-	b.Queue(settleAsync)
-	b.Queue(notify, d.channel, d.queue)
-	if err := d.exec(ctx, b); err != nil {
-		d.report(&kernel.Error{Op: "notify", Err: fmt.Errorf("postgres: NOTIFY %q after a send (receivers poll): %w", d.channel, err)})
-	}
+	d.announcer.announce()
 	return nil
 }
 
@@ -355,6 +349,7 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 // Close stops the LISTEN connection and closes the pool the broker opened.
 // The kernel calls it once, after releasing what it held.
 func (d *driver) Close() error {
+	d.announcer.close()
 	d.subOnce.Do(func() {}) // no subscription from now on
 	if sub := d.sub.Load(); sub != nil {
 		sub.unsubscribe()
