@@ -106,3 +106,52 @@ func TestHoldSlots(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSendWakesReceiver: a receiver waiting on an empty queue is woken by
+// the notification that follows a send (from another broker, so through
+// the server), well before its poll (one second by default) would find the
+// message.
+func TestSendWakesReceiver(t *testing.T) {
+	dsn := localServer(t)
+	queue := "st-wake-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	rb, err := New(queue, WithDSN(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	sb, err := New(queue, WithDSN(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	ctx := context.Background()
+	if envs, err := rb.d.Receive(ctx, 10); err != nil || len(envs) != 0 { // subscribes, waits out one poll
+		t.Fatalf("empty queue: %d messages, %v", len(envs), err)
+	}
+	got := make(chan time.Time, 1)
+	go func() {
+		for {
+			envs, err := rb.d.Receive(ctx, 10)
+			if err != nil || len(envs) > 0 {
+				got <- time.Now()
+				if err == nil {
+					_ = rb.d.Ack(ctx, []any{envs[0].Handle})
+				}
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the receiver is waiting
+	sent := time.Now()
+	if errs := sb.d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1"}}); errs != nil {
+		t.Fatal(errs[0])
+	}
+	select {
+	case at := <-got:
+		if d := at.Sub(sent); d > 400*time.Millisecond {
+			t.Fatalf("received %v after the send: woken by the poll, not the notification", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing received")
+	}
+}
