@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -12,37 +13,40 @@ import (
 // ids lie further apart are acked by id.
 const maxIDSpan = 1 << 16
 
-// Ack deletes the deliveries still held under their token, committed
-// without waiting for the WAL flush (see settleAsync), in one DELETE per
-// attempt number among the handles (almost always one).
+// Ack deletes the deliveries still held. Those of an open hold are
+// deleted inside its transaction, by ctid (see hold). Those whose hold has
+// ended settle as leases: committed without waiting for the WAL flush (see
+// settleAsync), in one DELETE per attempt number among the handles (almost
+// always one).
 //
-// It finds the rows where the take left them, by ctid: a TID scan reads
-// each row's heap page and no index. By id it descended a key once per row
-// (server CPU per 1,000 acks, TestServerCost: 2.0-2.8 ms by an id key,
-// 3.0-4.2 ms by the (queue, id) key, 1.4-1.8 ms by ctid). A ctid only
-// says where a row version was: the statement deletes the row there only
-// if it still has the handle's attempt, the queue and an id among the
-// handles' (tested on a bitmap over the ids' span: id = ANY(array) as a
-// filter compares each row with every id, 6.4 ms), so whatever it deletes
-// is a delivery the caller holds under that token. A row updated since the
-// take (an Extend) has moved and is not found there: when a statement
-// deletes fewer rows than it had handles, they are retried by id, which
-// settles the moved rows and, as before, nothing of stale handles.
+// A lease's ack finds the rows where the hold's conversion left them, by
+// ctid: a TID scan reads each row's heap page and no index. By id it
+// descended a key once per row (server CPU per 1,000 acks: 2.0-2.8 ms by
+// an id key, 3.0-4.2 ms by the (queue, id) key, 1.4-1.8 ms by ctid). A
+// ctid only says where a row version was: the statement deletes the row
+// there only if it still has the handle's attempt, the queue and an id
+// among the handles' (tested on a bitmap over the ids' span: id =
+// ANY(array) as a filter compares each row with every id, 6.4 ms), so
+// whatever it deletes is a delivery the caller holds under that token. A
+// row updated since (an Extend) has moved and is not found there: when a
+// statement deletes fewer rows than it had handles, they are retried by
+// id, which settles the moved rows and, as before, nothing of stale
+// handles.
 func (d *driver) Ack(ctx context.Context, handles []any) error {
 	hs, err := settleHeld(ctx, handles, (*hold).ack)
-	if err == nil && len(hs) > 0 {
+	if len(hs) > 0 {
 		ctx, cancel := context.WithTimeout(ctx, d.timeout)
 		defer cancel()
-		var missed []*handle
-		missed, err = d.ackByCtid(ctx, hs)
-		if err == nil && len(missed) > 0 {
+		missed, lerr := d.ackByCtid(ctx, hs)
+		if lerr == nil && len(missed) > 0 {
 			b := &pgx.Batch{}
 			b.Queue(settleAsyncGeneric)
 			for _, g := range groupBy(missed, attemptOf) {
 				b.Queue(d.ackByID, ids(g), g[0].attempt, d.queue)
 			}
-			err = d.exec(ctx, b)
+			lerr = d.exec(ctx, b)
 		}
+		err = cmp.Or(err, lerr)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: ack %d messages of queue %q: %w", len(handles), d.queue, err)
@@ -51,9 +55,11 @@ func (d *driver) Ack(ctx context.Context, handles []any) error {
 }
 
 // settleHeld runs op on the handles of each hold, and returns those whose
-// hold has ended, to settle as leases.
+// hold has ended, to settle as leases. A hold that fails does not keep the
+// others from settling; the first error is returned.
 func settleHeld(ctx context.Context, handles []any, op func(*hold, context.Context, []*handle) (bool, error)) ([]*handle, error) {
 	var leases []*handle
+	var first error
 	for _, g := range groupBy(ours(handles), func(x *handle) *hold { return x.hold }) {
 		h := g[0].hold
 		if h == nil {
@@ -61,14 +67,14 @@ func settleHeld(ctx context.Context, handles []any, op func(*hold, context.Conte
 			continue
 		}
 		held, err := op(h, ctx, g)
-		if err != nil {
-			return nil, err
+		if err != nil && first == nil {
+			first = err
 		}
 		if !held {
 			leases = append(leases, g...)
 		}
 	}
-	return leases, nil
+	return leases, first
 }
 
 // ackByCtid runs the ctid DELETEs of handles, one per attempt, in one

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -271,7 +272,7 @@ func (d *driver) Nack(ctx context.Context, handles []any, delay time.Duration) e
 	hs, err := settleHeld(ctx, handles, func(h *hold, ctx context.Context, hs []*handle) (bool, error) {
 		return h.nack(ctx, hs, delay)
 	})
-	if err == nil && len(hs) > 0 {
+	if len(hs) > 0 {
 		ids, attempts := tokens(hs)
 		ctx, cancel := context.WithTimeout(ctx, d.timeout)
 		defer cancel()
@@ -281,7 +282,7 @@ func (d *driver) Nack(ctx context.Context, handles []any, delay time.Duration) e
 		if delay == 0 {
 			b.Queue(notify, d.channel, d.queue)
 		}
-		err = d.exec(ctx, b)
+		err = cmp.Or(err, d.exec(ctx, b))
 	}
 	d.scan.Lock()
 	d.scan.released = true
@@ -330,7 +331,7 @@ func (d *driver) Extend(ctx context.Context, handles []any, lease time.Duration)
 // attributes, payload and creation time, and wakes its readers.
 func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 	hs, err := settleHeld(ctx, handles, (*hold).deadLetter)
-	if err == nil && len(hs) > 0 {
+	if len(hs) > 0 {
 		ids, attempts := tokens(hs)
 		ctx, cancel := context.WithTimeout(ctx, d.timeout)
 		defer cancel()
@@ -338,7 +339,7 @@ func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 		b.Queue(generic)
 		b.Queue(d.deadLetter, ids, attempts, d.dlq, d.queue)
 		b.Queue(notify, d.dlqChannel, d.dlq)
-		err = d.exec(ctx, b)
+		err = cmp.Or(err, d.exec(ctx, b))
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: dead-letter %d messages of queue %q to %q: %w", len(handles), d.queue, d.dlq, err)

@@ -49,7 +49,7 @@ type hold struct {
 	handles  []handle
 	settled  []bool
 	deadline time.Time
-	durable  bool // holds a dead-letter move: commit synchronously
+	durable  bool // holds a dead-letter move or a nack: commit synchronously
 	timer    *time.Timer
 }
 

@@ -14,14 +14,8 @@ import (
 // the attempt, writes it, and keeps counting through a release and a
 // second failure.
 func TestHoldFailureCounts(t *testing.T) {
-	dsn := localServer(t)
-	queue := "st-hold-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	b, err := New(queue, WithDSN(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	d, ctx := b.d, context.Background()
+	d, queue := openFresh(t, "st-hold-")
+	ctx := context.Background()
 	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1", Payload: []byte("x")}}); errs != nil {
 		t.Fatal(errs[0])
 	}
@@ -70,9 +64,8 @@ func TestHoldFailureCounts(t *testing.T) {
 	if err := d.Ack(ctx, []any{h4}); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM swarm_queue WHERE queue = $1`, queue).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("%d rows left (%v)", n, err)
+	if left := rowsLeft(t, d, queue); len(left) != 0 {
+		t.Fatalf("rows left %v", left)
 	}
 }
 
@@ -80,14 +73,8 @@ func TestHoldFailureCounts(t *testing.T) {
 // a receive meanwhile finds no slot and returns nothing; settling the hold
 // frees it.
 func TestHoldSlots(t *testing.T) {
-	dsn := localServer(t)
-	queue := "st-slots-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	b, err := New(queue, WithDSN(dsn), WithMaxConns(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	d, ctx := b.d, context.Background()
+	d, queue := openFresh(t, "st-slots-", WithMaxConns(2))
+	ctx := context.Background()
 	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1"}, {Category: "c", ID: "m2"}}); errs != nil {
 		t.Fatal(errs[0])
 	}
@@ -104,6 +91,9 @@ func TestHoldSlots(t *testing.T) {
 	}
 	if err := d.Ack(ctx, []any{second[0].Handle}); err != nil {
 		t.Fatal(err)
+	}
+	if left := rowsLeft(t, d, queue); len(left) != 0 {
+		t.Fatalf("rows left %v", left)
 	}
 }
 
@@ -153,5 +143,29 @@ func TestSendWakesReceiver(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("nothing received")
+	}
+}
+
+// TestAckAcrossHolds: an ack of deliveries of two holds settles the second
+// though the first's connection died, and reports the failure.
+func TestAckAcrossHolds(t *testing.T) {
+	d, queue := openFresh(t, "st-across-")
+	ctx := context.Background()
+	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m1"}, {Category: "c", ID: "m2"}}); errs != nil {
+		t.Fatal(errs[0])
+	}
+	first, second := received(t, d, 1)[0].Handle.(*handle), received(t, d, 1)[0].Handle.(*handle)
+	if first.hold == second.hold {
+		t.Fatal("two receives shared a hold")
+	}
+	var ok bool
+	if err := d.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, first.hold.conn.Conn().PgConn().PID()).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminate: %v %v", ok, err)
+	}
+	if err := d.Ack(ctx, []any{first, second}); err == nil {
+		t.Fatal("no error for the hold whose connection died")
+	}
+	if left := rowsLeft(t, d, queue); len(left) != 1 || left[0] != "m1" {
+		t.Fatalf("rows left %v, want [m1]: the second hold's ack must commit", left)
 	}
 }

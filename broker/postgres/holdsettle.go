@@ -19,11 +19,15 @@ func (h *hold) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), h.d.timeout)
 }
 
-// pick returns the handles among hs that are still unsettled in h, marks
-// them settled, and reports whether h is still open. The caller holds h.mu.
-func (h *hold) pick(hs []*handle) ([]*handle, bool) {
+// settle runs b, built by queue from the handles among hs still unsettled
+// (none: nothing runs), inside the hold's transaction, marks them settled,
+// and commits when nothing is left open. It reports false when the hold
+// has ended (the handles then settle as leases).
+func (h *hold) settle(ctx context.Context, hs []*handle, queue func(b *pgx.Batch, mine []*handle)) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.ended {
-		return nil, false
+		return false, nil
 	}
 	var mine []*handle
 	for _, x := range hs {
@@ -33,53 +37,35 @@ func (h *hold) pick(hs []*handle) ([]*handle, bool) {
 			mine = append(mine, x)
 		}
 	}
-	return mine, true
-}
-
-// ack deletes the rows of hs inside the hold's transaction, and commits
-// when nothing is left open. It reports false when the hold has ended
-// (the handles then settle as leases).
-func (h *hold) ack(ctx context.Context, hs []*handle) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	mine, ok := h.pick(hs)
-	if !ok {
-		return false, nil
-	}
 	ctx, cancel := h.ctx(ctx)
 	defer cancel()
 	if len(mine) > 0 {
-		if _, err := h.conn.Exec(ctx, h.d.deleteHeld, ctids(mine)); err != nil {
-			h.abortLocked()
+		b := &pgx.Batch{}
+		queue(b, mine)
+		if err := h.execLocked(ctx, b); err != nil {
 			return true, err
 		}
 	}
 	return true, h.commitIfDone(ctx)
+}
+
+// ack deletes the rows of hs inside the hold's transaction.
+func (h *hold) ack(ctx context.Context, hs []*handle) (bool, error) {
+	return h.settle(ctx, hs, func(b *pgx.Batch, mine []*handle) {
+		b.Queue(h.d.deleteHeld, ctids(mine))
+	})
 }
 
 // deadLetter moves the rows of hs to the dead-letter queue inside the
 // hold's transaction; its commit is then synchronous.
 func (h *hold) deadLetter(ctx context.Context, hs []*handle) (bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	mine, ok := h.pick(hs)
-	if !ok {
-		return false, nil
-	}
-	ctx, cancel := h.ctx(ctx)
-	defer cancel()
-	if len(mine) > 0 {
-		b := &pgx.Batch{}
+	return h.settle(ctx, hs, func(b *pgx.Batch, mine []*handle) {
 		for _, g := range groupBy(mine, attemptOf) {
 			b.Queue(h.d.deadLetterHeld, ctids(g), g[0].attempt, h.d.dlq)
 		}
 		b.Queue(notify, h.d.dlqChannel, h.d.dlq) // sent at commit
-		if err := h.execLocked(ctx, b); err != nil {
-			return true, err
-		}
 		h.durable = true
-	}
-	return true, h.commitIfDone(ctx)
+	})
 }
 
 // extend moves the hold's lease; the lock needs no statement.
@@ -196,7 +182,7 @@ func (h *hold) commitIfDone(ctx context.Context) error {
 }
 
 // commit ends the transaction, without waiting for the WAL flush unless
-// it moved dead letters (see settleAsync).
+// it moved dead letters or released rows (a nack; see settleAsync).
 func (h *hold) commit(ctx context.Context) error {
 	b := &pgx.Batch{}
 	if !h.durable {

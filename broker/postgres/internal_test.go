@@ -1,14 +1,17 @@
 package postgres
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/swarm-go/swarm"
 )
@@ -112,4 +115,33 @@ func localServer(t *testing.T) string {
 	}
 	c.Close()
 	return DefaultDSN
+}
+
+// openFresh opens a broker of the shared server on a queue of its own
+// (prefix and a unique suffix), closed when the test ends.
+func openFresh(t *testing.T, prefix string, opts ...Option) (*driver, string) {
+	t.Helper()
+	dsn := localServer(t)
+	queue := prefix + strconv.FormatInt(time.Now().UnixNano(), 36)
+	b, err := New(queue, append([]Option{WithDSN(dsn)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b.d, queue
+}
+
+// rowsLeft returns the message ids of queue's rows in swarm_queue, in the
+// queue's order.
+func rowsLeft(t *testing.T, d *driver, queue string) []string {
+	t.Helper()
+	r, err := d.pool.Query(context.Background(), `SELECT msg_id FROM swarm_queue WHERE queue = $1 ORDER BY id`, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(r, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }

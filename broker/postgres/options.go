@@ -22,8 +22,9 @@ const (
 
 	// DefaultAckCapacity is this broker's bound on deliveries in flight
 	// (swarm.WithAckCapacity, through WithKernel), four takes of maxBatch
-	// rows where the kernel's own default is 1,024. The kernel lets a
-	// receive wait for a quarter of the window: with 1,024 a take leased
+	// rows where the kernel's own default is 1,024 (and four holds, half
+	// the default pool). The kernel lets a receive wait for a quarter of
+	// the window: with 1,024 a take leased
 	// 500 rows on average (instrumented benchmark run), and a take and
 	// its ack cost two commits whatever their size. 100-byte receive+ack
 	// read 0.59-0.65x of a raw pgx consumer taking 1,000 rows at a time
@@ -92,7 +93,8 @@ func WithDSN(dsn string) Option {
 // WithPool uses an existing connection pool instead of opening one, so the
 // broker shares the application's pool (and its transactions can feed the
 // Outbox). Close does not close it. The dedicated LISTEN connection is opened
-// with the pool's connection settings.
+// with the pool's connection settings. The pool needs MaxConns of 2 or more:
+// consumers hold up to half its connections while they handle a batch.
 func WithPool(p *pgxpool.Pool) Option {
 	return func(c *config) { c.pool = p }
 }
@@ -153,7 +155,9 @@ func WithConnectTimeout(d time.Duration) Option {
 }
 
 // WithMaxConns sets the size of the pool the broker opens (default 8), not
-// counting its one LISTEN connection. Ignored with WithPool.
+// counting its one LISTEN connection; 2 or more, since half of a pool at
+// most holds consumers' open transactions (see the package's README).
+// Ignored with WithPool.
 func WithMaxConns(n int) Option {
 	return func(c *config) { c.maxConns = n }
 }

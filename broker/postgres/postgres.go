@@ -4,9 +4,12 @@
 // Messages are rows of one table (default "swarm_queue", created on first
 // use) keyed by queue name, so many queues share a table. Emit writes a
 // batch with one COPY and wakes receivers with NOTIFY once it is committed;
-// receivers lease rows with UPDATE ... FOR UPDATE SKIP LOCKED
-// (competing consumers), wait on LISTEN when the queue is empty, and settle
-// by deleting (ack) or moving the lease (nack, extend). Dead letters move,
+// receivers take rows with SELECT ... FOR UPDATE SKIP LOCKED (competing
+// consumers) in a transaction that stays open while they handle them, wait
+// on LISTEN when the queue is empty, and settle by deleting the rows inside
+// it (ack) or by writing a lease into them (nack, a batch held too long).
+// A consumer that dies returns its rows at once, and their next delivery
+// counts the failed one. Dead letters move,
 // in one statement, to the queue "<queue>.dlq" in the same table, where a
 // broker opened on that name reads them.
 //
