@@ -367,6 +367,9 @@ func (d *driver) Close() error {
 		h.abort()
 	}
 	if d.ownPool {
+		dropSlots(d.pool)
+	}
+	if d.ownPool {
 		d.pool.Close()
 	}
 	return nil

@@ -65,6 +65,8 @@ var holdSlots = struct {
 	m map[*pgxpool.Pool]chan struct{}
 }{m: map[*pgxpool.Pool]chan struct{}{}}
 
+// slotsOf returns the slots of pool's holds, made on first use; dropSlots
+// forgets them when the broker that opened the pool closes it.
 func slotsOf(pool *pgxpool.Pool) chan struct{} {
 	holdSlots.Lock()
 	defer holdSlots.Unlock()
@@ -74,6 +76,12 @@ func slotsOf(pool *pgxpool.Pool) chan struct{} {
 		holdSlots.m[pool] = s
 	}
 	return s
+}
+
+func dropSlots(pool *pgxpool.Pool) {
+	holdSlots.Lock()
+	delete(holdSlots.m, pool)
+	holdSlots.Unlock()
 }
 
 // takeHeld takes up to max rows into a new hold, in the slot the caller
@@ -104,7 +112,11 @@ func (d *driver) takeHeld(ctx context.Context, max int) ([]kernel.Envelope, erro
 	}
 	d.scanned(from, len(envs) == max)
 	if err == nil && len(envs) == 0 {
-		if _, err = conn.Exec(ctx, `ROLLBACK`); err == nil {
+		// Commit, not roll back: a take can lock a row it does not return
+		// (one updated while the take ran, locked in its new version, whose
+		// recheck then failed: a nacked row not visible yet), and a
+		// rolled-back locker is what marks a failed delivery.
+		if _, err = conn.Exec(ctx, `COMMIT`); err == nil {
 			conn.Release()
 			<-d.slots
 			return nil, nil
