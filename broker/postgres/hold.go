@@ -22,11 +22,11 @@ import (
 // A lock dies with its connection: a consumer that crashes, or loses its
 // connection, returns its rows at once. Their attempt is counted all the
 // same: a row keeps the id of the last transaction that locked it (its
-// xmax) until another locks it, and a take that finds a row whose locker
-// did not commit knows that delivery failed (a hold that commits has
-// deleted or rewritten every row it locked). It adds that attempt and, so
-// that the count survives a second failure, ends its hold at once, writing
-// the attempts (see convert).
+// xmax) until another locks it, and every take and hold that does not fail
+// commits (an empty take too), so a take that finds a row whose locker did
+// not commit knows that delivery failed. It adds that attempt and, so that
+// the count survives a second failure, ends its hold at once, writing the
+// attempts (see convert).
 //
 // A hold ends in one of three ways:
 //   - every delivery settled: commit (the acks, dead letters);
