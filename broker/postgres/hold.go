@@ -127,6 +127,7 @@ func (d *driver) takeHeld(ctx context.Context, max int) ([]kernel.Envelope, erro
 		return nil, err
 	}
 	h.deadline = time.Now().Add(d.lease)
+	h.timer = time.AfterFunc(min(holdFor, d.lease), h.expire) // before Close can see the hold
 	d.holds.Lock()
 	d.holds.m[h] = struct{}{}
 	d.holds.Unlock()
@@ -139,9 +140,7 @@ func (d *driver) takeHeld(ctx context.Context, max int) ([]kernel.Envelope, erro
 		if err != nil {
 			return nil, err
 		}
-		return envs, nil
 	}
-	h.timer = time.AfterFunc(min(holdFor, d.lease), h.expire)
 	return envs, nil
 }
 
