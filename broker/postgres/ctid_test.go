@@ -31,18 +31,7 @@ func TestAckByCtid(t *testing.T) {
 			if table == fresh {
 				defer d.pool.Exec(ctx, `DROP TABLE `+pgx.Identifier{fresh}.Sanitize())
 			}
-			left := func() []string {
-				t.Helper()
-				r, err := d.pool.Query(ctx, `SELECT msg_id FROM `+pgx.Identifier{table}.Sanitize()+` WHERE queue = $1 ORDER BY id`, queue)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ids, err := pgx.CollectRows(r, pgx.RowTo[string])
-				if err != nil {
-					t.Fatal(err)
-				}
-				return ids
-			}
+			left := func() []string { t.Helper(); return rowsLeft(t, d, queue) }
 			take := func(ids ...string) []handle {
 				t.Helper()
 				batch := make([]kernel.Envelope, len(ids))

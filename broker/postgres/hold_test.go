@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -102,30 +101,24 @@ func TestHoldSlots(t *testing.T) {
 // the server), well before its poll (one second by default) would find the
 // message.
 func TestSendWakesReceiver(t *testing.T) {
-	dsn := localServer(t)
-	queue := "st-wake-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	rb, err := New(queue, WithDSN(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rb.Close()
-	sb, err := New(queue, WithDSN(dsn))
+	r, queue := openFresh(t, "st-wake-")
+	sb, err := New(queue, WithDSN(DefaultDSN))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sb.Close()
 	ctx := context.Background()
-	if envs, err := rb.d.Receive(ctx, 10); err != nil || len(envs) != 0 { // subscribes, waits out one poll
+	if envs, err := r.Receive(ctx, 10); err != nil || len(envs) != 0 { // subscribes, waits out one poll
 		t.Fatalf("empty queue: %d messages, %v", len(envs), err)
 	}
 	got := make(chan time.Time, 1)
 	go func() {
 		for {
-			envs, err := rb.d.Receive(ctx, 10)
+			envs, err := r.Receive(ctx, 10)
 			if err != nil || len(envs) > 0 {
 				got <- time.Now()
 				if err == nil {
-					_ = rb.d.Ack(ctx, []any{envs[0].Handle})
+					_ = r.Ack(ctx, []any{envs[0].Handle})
 				}
 				return
 			}

@@ -131,11 +131,11 @@ func openFresh(t *testing.T, prefix string, opts ...Option) (*driver, string) {
 	return b.d, queue
 }
 
-// rowsLeft returns the message ids of queue's rows in swarm_queue, in the
+// rowsLeft returns the message ids of queue's rows in d's table, in the
 // queue's order.
 func rowsLeft(t *testing.T, d *driver, queue string) []string {
 	t.Helper()
-	r, err := d.pool.Query(context.Background(), `SELECT msg_id FROM swarm_queue WHERE queue = $1 ORDER BY id`, queue)
+	r, err := d.pool.Query(context.Background(), `SELECT msg_id FROM `+d.table.Sanitize()+` WHERE queue = $1 ORDER BY id`, queue)
 	if err != nil {
 		t.Fatal(err)
 	}
