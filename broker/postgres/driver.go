@@ -253,6 +253,21 @@ func (d *driver) exec(ctx context.Context, b *pgx.Batch) error {
 	return d.pool.SendBatch(ctx, b).Close()
 }
 
+// settleLeases runs, in one pipelined transaction, the statements queue
+// adds for handles whose hold has ended, given their id and attempt
+// tokens; none when there are no such handles.
+func (d *driver) settleLeases(ctx context.Context, hs []*handle, queue func(b *pgx.Batch, ids []int64, attempts []int32)) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	ids, attempts := tokens(hs)
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	b := &pgx.Batch{}
+	queue(b, ids, attempts)
+	return d.exec(ctx, b)
+}
+
 // tokens splits handles into the id and attempt arrays the statements
 // unnest.
 func tokens(hs []*handle) (ids []int64, attempts []int32) {
@@ -272,18 +287,13 @@ func (d *driver) Nack(ctx context.Context, handles []any, delay time.Duration) e
 	hs, err := settleHeld(ctx, handles, func(h *hold, ctx context.Context, hs []*handle) (bool, error) {
 		return h.nack(ctx, hs, delay)
 	})
-	if len(hs) > 0 {
-		ids, attempts := tokens(hs)
-		ctx, cancel := context.WithTimeout(ctx, d.timeout)
-		defer cancel()
-		b := &pgx.Batch{}
+	err = cmp.Or(err, d.settleLeases(ctx, hs, func(b *pgx.Batch, ids []int64, attempts []int32) {
 		b.Queue(generic)
 		b.Queue(d.move, ids, attempts, delay.Microseconds(), d.queue)
 		if delay == 0 {
 			b.Queue(notify, d.channel, d.queue)
 		}
-		err = cmp.Or(err, d.exec(ctx, b))
-	}
+	}))
 	d.scan.Lock()
 	d.scan.released = true
 	d.scan.Unlock()
@@ -311,17 +321,12 @@ func (d *driver) Extend(ctx context.Context, handles []any, lease time.Duration)
 	hs, _ := settleHeld(ctx, handles, func(h *hold, _ context.Context, _ []*handle) (bool, error) {
 		return h.extend(lease), nil
 	})
-	if len(hs) == 0 {
-		return nil
-	}
-	ids, attempts := tokens(hs)
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	b := &pgx.Batch{}
-	b.Queue(settleAsyncGeneric)
-	b.Queue(d.move, ids, attempts, lease.Microseconds(), d.queue)
-	if err := d.exec(ctx, b); err != nil {
-		return fmt.Errorf("postgres: extend %d leases of queue %q: %w", len(ids), d.queue, err)
+	err := d.settleLeases(ctx, hs, func(b *pgx.Batch, ids []int64, attempts []int32) {
+		b.Queue(settleAsyncGeneric)
+		b.Queue(d.move, ids, attempts, lease.Microseconds(), d.queue)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: extend %d leases of queue %q: %w", len(hs), d.queue, err)
 	}
 	return nil
 }
@@ -331,16 +336,11 @@ func (d *driver) Extend(ctx context.Context, handles []any, lease time.Duration)
 // attributes, payload and creation time, and wakes its readers.
 func (d *driver) DeadLetter(ctx context.Context, handles []any) error {
 	hs, err := settleHeld(ctx, handles, (*hold).deadLetter)
-	if len(hs) > 0 {
-		ids, attempts := tokens(hs)
-		ctx, cancel := context.WithTimeout(ctx, d.timeout)
-		defer cancel()
-		b := &pgx.Batch{}
+	err = cmp.Or(err, d.settleLeases(ctx, hs, func(b *pgx.Batch, ids []int64, attempts []int32) {
 		b.Queue(generic)
 		b.Queue(d.deadLetter, ids, attempts, d.dlq, d.queue)
 		b.Queue(notify, d.dlqChannel, d.dlq)
-		err = cmp.Or(err, d.exec(ctx, b))
-	}
+	}))
 	if err != nil {
 		return fmt.Errorf("postgres: dead-letter %d messages of queue %q to %q: %w", len(handles), d.queue, d.dlq, err)
 	}
