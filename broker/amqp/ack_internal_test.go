@@ -93,10 +93,12 @@ func waitReady(t *testing.T, d *driver, want int) {
 	t.Fatalf("queue holds %d ready messages, want %d", got, want)
 }
 
-func frames(s *session) int {
+// frames returns the ack frames s wrote and how many of its flushes the
+// timer made.
+func frames(s *session) (written, timed int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ackFrames
+	return s.ackFrames, s.timerFlushes
 }
 
 // TestAcksShareFrames acks deliveries one call at a time, as the kernel does
@@ -114,8 +116,14 @@ func TestAcksShareFrames(t *testing.T) {
 	if err := s.flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got, most := frames(s), n/maxAckBatch+1; got > most {
-		t.Errorf("%d acks took %d frames, want at most %d", n, got, most)
+	// A pause of the loop longer than ackDelay (the race detector, a busy
+	// host) lets the timer write a frame early; each such flush may add one.
+	got, timed := frames(s)
+	if most := n/maxAckBatch + 1 + timed; got > most {
+		t.Errorf("%d acks took %d frames (%d flushed by the timer), want at most %d", n, got, timed, most)
+	}
+	if got > n/8 {
+		t.Errorf("%d acks took %d frames, want at most %d: acks are not sharing frames", n, got, n/8)
 	}
 	s.kill() // unacked deliveries would go back to the queue
 	waitReady(t, d, 0)

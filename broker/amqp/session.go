@@ -44,6 +44,8 @@ type session struct {
 	armed      bool
 	logger     *slog.Logger
 	ackFrames  int // ack frames written, for the tests
+	// timerFlushes counts flushes of pending acks by the timer, for the tests.
+	timerFlushes int
 }
 
 // ackDelay bounds how long an ack waits for others to share its frame. A
@@ -349,6 +351,9 @@ func (s *session) timedFlush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.armed = false
+	if len(s.pend) > 0 {
+		s.timerFlushes++
+	}
 	if err := s.flushPend(); err != nil {
 		s.logger.Warn("swarm amqp: acks not written; the server redelivers their messages", "queue", s.queue, "error", err)
 	}
