@@ -79,9 +79,9 @@ func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpo
 		maxPayload: c.maxPayload,
 		report:     func(*kernel.Error) {},
 		table:      t.parts,
+		boxedQueue: queue,
 		slots:      slotsOf(pool),
 	}
-	d.boxedQueue = queue
 	d.holds.m = map[*hold]struct{}{}
 	d.announcer = newAnnouncer(d)
 	if d.channel == "" {
