@@ -65,7 +65,7 @@ func (a *announcer) notify() {
 	defer cancel()
 	b := &pgx.Batch{}
 	b.Queue(settleAsync)
-	b.Queue(notify, d.channel, d.queue)
+	b.Queue(notify, d.channel, announcement(d.queue, d.scan.token))
 	if err := d.exec(ctx, b); err != nil {
 		d.report(&kernel.Error{Op: "notify", Err: fmt.Errorf("postgres: NOTIFY %q after a send (receivers poll): %w", d.channel, err)})
 	}

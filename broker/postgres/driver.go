@@ -50,12 +50,7 @@ type driver struct {
 		sync.Mutex
 		m map[*hold]struct{}
 	}
-	scan struct { // where takes start (see scanFrom)
-		sync.Mutex
-		full     bool      // the last take was full
-		released bool      // a nack released rows since the last take from the start
-		whole    time.Time // the last take from the start
-	}
+	scan scanner // where takes start
 
 	table                      pgx.Identifier // for COPY
 	boxedQueue                 any            // queue, in COPY's rows (see copyRows)
@@ -82,6 +77,7 @@ func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpo
 		boxedQueue: queue,
 		slots:      slotsOf(pool),
 	}
+	d.scan.pollWait, d.scan.token = d.pollWait, newToken()
 	d.holds.m = map[*hold]struct{}{}
 	d.announcer = newAnnouncer(d)
 	if d.channel == "" {
@@ -96,7 +92,7 @@ SELECT $1, c, m, NULLIF(a, '')::jsonb, p
 FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY AS x(c, m, a, p, n)
 ORDER BY n`
 	// The take locks the oldest visible rows of the queue after id $3 (see
-	// scanFrom) in a hold's transaction (see hold). It is planned
+	// scanner) in a hold's transaction (see hold). It is planned
 	// generically, on the (queue, id) key read in order up to the limit
 	// (see holdSettings): a queue table's statistics say little (new, or
 	// churned since the last ANALYZE), and custom plans sorted the queue's
@@ -213,7 +209,10 @@ func (d *driver) Send(ctx context.Context, batch []kernel.Envelope) []error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	if _, err := d.pool.CopyFrom(ctx, d.table, copyColumns, pgx.CopyFromRows(rows)); err != nil {
+	mark := d.scan.sendBegin()
+	_, err = d.pool.CopyFrom(ctx, d.table, copyColumns, pgx.CopyFromRows(rows))
+	d.scan.sendEnd(mark)
+	if err != nil {
 		return fill(len(batch), fmt.Errorf("postgres: send %d messages to queue %q: %w", len(batch), d.queue, err))
 	}
 	d.announcer.announce()
@@ -275,9 +274,7 @@ func (d *driver) Nack(ctx context.Context, handles []any, delay time.Duration) e
 			b.Queue(notify, d.channel, d.queue)
 		}
 	}))
-	d.scan.Lock()
-	d.scan.released = true
-	d.scan.Unlock()
+	d.scan.fallBehind()
 	if err != nil {
 		return fmt.Errorf("postgres: nack %d messages of queue %q: %w", len(handles), d.queue, err)
 	}

@@ -100,7 +100,11 @@ func (d *driver) takeHeld(ctx context.Context, max int) ([]kernel.Envelope, erro
 	}
 	h := &hold{d: d, conn: conn}
 	max = min(max, maxBatch)
-	from := d.scanFrom()
+	now := time.Now()
+	if due := d.due.Load(); due != 0 && due <= now.UnixNano() && d.due.CompareAndSwap(due, 0) {
+		d.scan.fallBehind() // a delayed nack's rows are visible again
+	}
+	from := d.scan.from(now)
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(holdSettings, strconv.FormatInt((holdFor+d.timeout).Milliseconds(), 10))
@@ -110,7 +114,9 @@ func (d *driver) takeHeld(ctx context.Context, max int) ([]kernel.Envelope, erro
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	d.scanned(from, len(envs) == max)
+	if err == nil && len(envs) > 0 {
+		d.scan.took(from, h.handles[len(h.handles)-1].id) // ids ascend in a take
+	}
 	if err == nil && len(envs) == 0 {
 		// Commit, not roll back: a take can lock a row it does not return
 		// (one updated while the take ran, locked in its new version, whose
@@ -196,6 +202,7 @@ func (h *hold) abort() {
 }
 
 func (h *hold) abortLocked() {
+	h.d.scan.fallBehind() // its rows are takeable again, below where takes start
 	if h.conn != nil {
 		c := h.conn.Hijack()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -219,43 +226,4 @@ func (h *hold) end() {
 	delete(h.d.holds.m, h)
 	h.d.holds.Unlock()
 	<-h.d.slots
-}
-
-// scanFrom returns the id after which a take looks for rows. A take scans
-// the queue's key in order and walks over every row locked by a hold,
-// which on a backlog are first the thousands this broker's own open holds
-// took (10 ms per take of 1,000 with four holds open, against 3-4 ms from
-// past them). So while the takes come back full it starts past the rows
-// of this broker's holds, and from the queue's start when the last take
-// was short, a nack of this broker released rows, or the last take from
-// the start is pollWait old: rows below the mark that become visible
-// (nacked, left by a hold that failed, committed late by another producer)
-// wait that long at most on a backlog, as an expired lease of another
-// process does for an empty queue.
-func (d *driver) scanFrom() int64 {
-	d.scan.Lock()
-	whole := !d.scan.full || d.scan.released || time.Since(d.scan.whole) >= d.pollWait
-	d.scan.Unlock()
-	if whole {
-		return 0
-	}
-	var from int64
-	d.holds.Lock()
-	for h := range d.holds.m {
-		if n := len(h.handles); n > 0 {
-			from = max(from, h.handles[n-1].id) // ids ascend in a take
-		}
-	}
-	d.holds.Unlock()
-	return from
-}
-
-// scanned notes how a take that started after from went.
-func (d *driver) scanned(from int64, full bool) {
-	d.scan.Lock()
-	defer d.scan.Unlock()
-	d.scan.full = full
-	if from == 0 {
-		d.scan.whole, d.scan.released = time.Now(), false
-	}
 }

@@ -33,8 +33,9 @@ type subscriber struct {
 	h      *hub
 	queue  string
 	report func(error)
-	served time.Time     // last time it took messages; guarded by h.mu
-	wait   chan struct{} // closed to wake it; nil when not waiting; guarded by h.mu
+	noted  func(sender string) // every notification of queue; sender "" when unknown
+	served time.Time           // last time it took messages; guarded by h.mu
+	wait   chan struct{}       // closed to wake it; nil when not waiting; guarded by h.mu
 }
 
 var hubs = struct {
@@ -44,7 +45,11 @@ var hubs = struct {
 
 // subscribe attaches a receiver of queue to the hub of key, starting the
 // hub's LISTEN loop when it is the first. Detach with unsubscribe.
-func subscribe(key string, cfg *pgx.ConnConfig, channel, queue string, report func(error)) *subscriber {
+//
+// noted hears of every notification of queue (the payload's sender token,
+// "" when it carries none), and of a (re)connect with "", whether or not
+// it wakes the receiver.
+func subscribe(key string, cfg *pgx.ConnConfig, channel, queue string, report func(error), noted func(sender string)) *subscriber {
 	hubs.Lock()
 	defer hubs.Unlock()
 	h := hubs.m[key]
@@ -55,7 +60,7 @@ func subscribe(key string, cfg *pgx.ConnConfig, channel, queue string, report fu
 		hubs.m[key] = h
 		go h.run(ctx)
 	}
-	s := &subscriber{h: h, queue: queue, report: report, served: time.Now()}
+	s := &subscriber{h: h, queue: queue, report: report, noted: noted, served: time.Now()}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
@@ -114,10 +119,27 @@ func (s *subscriber) wakeSelf() {
 	}
 }
 
+// notified tells the receivers of queue of a notification from sender,
+// and wakes one.
+func (h *hub) notified(queue, sender string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if s.queue == queue {
+			s.noted(sender)
+		}
+	}
+	h.wakeOneLocked(queue)
+}
+
 // wakeOne wakes the waiting receiver of queue served least recently.
 func (h *hub) wakeOne(queue string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.wakeOneLocked(queue)
+}
+
+func (h *hub) wakeOneLocked(queue string) {
 	var next *subscriber
 	for s := range h.subs {
 		if s.wait != nil && s.queue == queue && (next == nil || s.served.Before(next.served)) {
@@ -131,11 +153,13 @@ func (h *hub) wakeOne(queue string) {
 }
 
 // wakeAll wakes every waiting receiver, after a (re)connect: what was sent
-// while no LISTEN was in place is in the table.
+// while no LISTEN was in place is in the table, maybe below where their
+// takes start (see scanner), which noting an unknown sender sees to.
 func (h *hub) wakeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
+		s.noted("")
 		if s.wait != nil {
 			close(s.wait)
 			s.wait = nil
@@ -198,6 +222,6 @@ func (h *hub) session(ctx context.Context, connected func()) error {
 		if err != nil {
 			return err
 		}
-		h.wakeOne(nt.Payload)
+		h.notified(parsePayload(nt.Payload))
 	}
 }

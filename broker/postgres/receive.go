@@ -25,7 +25,7 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 	d.subOnce.Do(func() {
 		d.sub.Store(subscribe(d.listenKey, d.listenCfg, d.channel, d.queue, func(err error) {
 			d.report(&kernel.Error{Op: "listen", Err: fmt.Errorf("postgres: LISTEN on %q: %w", d.channel, err)})
-		}))
+		}, d.scan.notified))
 	})
 	if !d.acquireSlot(ctx) {
 		return nil, nil
@@ -47,9 +47,8 @@ func (d *driver) Receive(ctx context.Context, max int) ([]kernel.Envelope, error
 	if due := d.due.Load(); due != 0 {
 		until := time.Until(time.Unix(0, due))
 		if until <= 0 {
-			d.due.CompareAndSwap(due, 0)
 			sub.disarm(false)
-			return nil, nil // due now: the kernel receives again at once
+			return nil, nil // due now: the kernel receives again at once, and the take clears it
 		}
 		wait = min(wait, until)
 	}
