@@ -143,11 +143,7 @@ func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, []handle, er
 		slab = append(slab, body...)
 		env := kernel.Envelope{Category: lastCategory, Attempt: int(h.attempt), Payload: slab[start:len(slab):len(slab)]}
 		if len(attrs) > 0 {
-			if err := json.Unmarshal(attrs, &env.Attrs); err != nil {
-				// A row written by hand with odd attrs still flows; the
-				// kernel routes it by category.
-				env.Attrs = map[string]string{"swarm-bad-attrs": string(attrs)}
-			}
+			env.Attrs = readAttrs(attrs)
 		}
 		envs = append(envs, env)
 		hs = append(hs, h)
@@ -161,6 +157,17 @@ func (d *driver) readTaken(br pgx.BatchResults) ([]kernel.Envelope, []handle, er
 		envs[i].ID, from = all[from:idEnds[i]], idEnds[i]
 	}
 	return envs, hs, nil
+}
+
+// readAttrs decodes a row's attrs. A row written by hand with odd attrs
+// still flows: the kernel routes it by category. (Decoding into a field of
+// the envelope instead would move every envelope of a take to the heap.)
+func readAttrs(attrs []byte) map[string]string {
+	var m map[string]string
+	if err := json.Unmarshal(attrs, &m); err != nil {
+		return map[string]string{"swarm-bad-attrs": string(attrs)}
+	}
+	return m
 }
 
 // payloadSlab is the size of the slabs a take copies payloads into: a
