@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"crypto/rand"
-	"strings"
 	"sync"
 	"time"
 )
@@ -138,20 +137,25 @@ func announcement(queue, token string) string {
 }
 
 // parsePayload splits a notification's payload into the queue and the
-// sender's token ("" when it carries none: not an announcement of a send).
+// sender's token ("" when it carries none: not an announcement of a send,
+// but a nack's, an outbox's, one written by hand).
 func parsePayload(p string) (queue, sender string) {
-	if i := strings.LastIndex(p, tokenSep); i >= 0 {
+	if i := len(p) - tokenLen - len(tokenSep); i >= 0 && p[i:i+len(tokenSep)] == tokenSep {
 		return p[:i], p[i+len(tokenSep):]
 	}
 	return p, ""
 }
 
 // tokenSep separates the queue from the sender's token in an announcement;
-// a control character, which a queue name is unlikely to hold.
+// a control character, which a queue name is unlikely to hold, and then
+// only followed by exactly tokenLen more bytes would its name be misread.
 const tokenSep = "\x1f"
+
+// tokenLen is the length of a token.
+const tokenLen = 16
 
 // newToken returns a broker's token: random, so that no other broker,
 // here or in another process, announces with it.
 func newToken() string {
-	return rand.Text()[:16]
+	return rand.Text()[:tokenLen]
 }

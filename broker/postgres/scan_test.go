@@ -192,10 +192,16 @@ func TestScannerStartsOver(t *testing.T) {
 			t.Errorf("%s: next take from the start %v, want %v", c.name, got, c.whole)
 		}
 	}
-	if q, sender := parsePayload(announcement("q\x1fx", "tok")); q != "q\x1fx" || sender != "tok" {
-		t.Errorf("an announcement parses as %q, %q", q, sender)
-	}
-	if q, sender := parsePayload("q"); q != "q" || sender != "" {
-		t.Errorf("parsePayload(q) = %q, %q", q, sender)
+	tok := newToken()
+	for _, c := range []struct{ payload, queue, sender string }{
+		{announcement("q", tok), "q", tok},
+		{announcement("q\x1fx", tok), "q\x1fx", tok},
+		{"q", "q", ""},
+		{"q\x1fx", "q\x1fx", ""}, // a queue's own separator, not followed by a token
+		{"", "", ""},
+	} {
+		if q, sender := parsePayload(c.payload); q != c.queue || sender != c.sender {
+			t.Errorf("parsePayload(%q) = %q, %q; want %q, %q", c.payload, q, sender, c.queue, c.sender)
+		}
 	}
 }
