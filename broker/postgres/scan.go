@@ -34,8 +34,9 @@ import (
 //   - the LISTEN connection (re)connected: what was sent meanwhile went
 //     unheard;
 //   - the last take from the start is pollWait old. That bounds how late
-//     the rest is found: a lease that ran out, a hold of another process
-//     that failed, a row written by hand without a notification.
+//     the rest is found: a lease that ran out, another process's delayed
+//     nack falling due or hold that failed, a row written by hand without a
+//     notification.
 //
 // A queue sent to by one sender at a time and read by one broker then
 // never reads the acked rows more than once per pollWait.
