@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -11,19 +10,13 @@ import (
 	"github.com/swarm-go/swarm/kernel"
 )
 
-// TestScanFindsLateCommits: a row another transaction wrote (an outbox's)
-// with an id below rows already taken, committed after they were, is
-// found as soon as its notification arrives, not at the next take from the
-// queue's start a poll later.
+// TestScanFindsLateCommits: a row another transaction wrote (as another
+// producer or an outbox would) with an id below rows already taken,
+// committed after they were, is found as soon as its notification arrives,
+// not at the next take from the queue's start a poll later.
 func TestScanFindsLateCommits(t *testing.T) {
-	dsn := localServer(t)
-	queue := "st-scan-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	b, err := New(queue, WithDSN(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	d, ctx := b.d, t.Context()
+	d, _ := openFresh(t, "st-scan-")
+	ctx := t.Context()
 	d.pollWait, d.scan.pollWait = 5*time.Second, 5*time.Second // the longest there is
 	ack := func(envs []kernel.Envelope) {
 		hs := make([]any, len(envs))
@@ -50,7 +43,7 @@ func TestScanFindsLateCommits(t *testing.T) {
 	send("first")
 	ack(received(t, d, 10)) // from the start: sets the mark
 
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(ctx, localServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +53,11 @@ func TestScanFindsLateCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background())
-	out, err := NewOutbox[string](b)
-	if err != nil {
+	// Drawn an id, not committed; notified at commit.
+	if _, err := tx.Exec(ctx, `INSERT INTO `+d.table.Sanitize()+` (queue, category, msg_id, payload) VALUES ($1, 'c', 'late', '"late"')`, d.queue); err != nil {
 		t.Fatal(err)
 	}
-	if err := out.Enq(ctx, tx, "late"); err != nil { // drawn an id, not committed
+	if _, err := tx.Exec(ctx, notify, d.channel, d.queue); err != nil {
 		t.Fatal(err)
 	}
 	send("second")
@@ -90,8 +83,8 @@ func TestScanFindsLateCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(envs) > 0 {
-			if len(envs) != 1 || string(envs[0].Payload) != `"late"` {
-				t.Fatalf("took %v, want the outbox's row", envs)
+			if len(envs) != 1 || envs[0].ID != "late" {
+				t.Fatalf("took %v, want the row committed late", envs)
 			}
 			ack(envs)
 			return
@@ -103,14 +96,8 @@ func TestScanFindsLateCommits(t *testing.T) {
 // TestScanFindsDelayedNack: a row nacked with a delay is taken again when
 // the delay is over, though takes start past it, not a poll later.
 func TestScanFindsDelayedNack(t *testing.T) {
-	dsn := localServer(t)
-	queue := "st-scan-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	b, err := New(queue, WithDSN(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	d, ctx := b.d, t.Context()
+	d, _ := openFresh(t, "st-scan-")
+	ctx := t.Context()
 	d.pollWait, d.scan.pollWait = 5*time.Second, 5*time.Second
 	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m", Payload: []byte(`"x"`)}}); errs != nil {
 		t.Fatal(errs[0])
