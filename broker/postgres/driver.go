@@ -77,7 +77,7 @@ func newDriver(c *config, kcfg kernel.Config, t table, queue string, pool *pgxpo
 		boxedQueue: queue,
 		slots:      slotsOf(pool),
 	}
-	d.scan.pollWait, d.scan.token = d.pollWait, newToken()
+	d.scan.token = newToken()
 	d.holds.m = map[*hold]struct{}{}
 	d.announcer = newAnnouncer(d)
 	if d.channel == "" {

@@ -104,7 +104,7 @@ func (d *driver) takeHeld(ctx context.Context, max int) ([]kernel.Envelope, erro
 	if due := d.due.Load(); due != 0 && due <= now.UnixNano() && d.due.CompareAndSwap(due, 0) {
 		d.scan.fallBehind() // a delayed nack's rows are visible again
 	}
-	from := d.scan.from(now)
+	from := d.scan.from(now, d.pollWait)
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(holdSettings, strconv.FormatInt((holdFor+d.timeout).Milliseconds(), 10))

@@ -33,16 +33,15 @@ import (
 //     of its holds failed (its rows are takeable again at once);
 //   - the LISTEN connection (re)connected: what was sent meanwhile went
 //     unheard;
-//   - the last take from the start is pollWait old. That bounds how late
+//   - the last take from the start is a poll interval old. That bounds how late
 //     the rest is found: a lease that ran out, another process's delayed
 //     nack falling due or hold that failed, a row written by hand without a
 //     notification.
 //
 // A queue sent to by one sender at a time and read by one broker then
-// never reads the acked rows more than once per pollWait.
+// never reads the acked rows more than once per poll interval.
 type scanner struct {
-	pollWait time.Duration // the longest between two takes from the start
-	token    string        // marks this broker's own announcements
+	token string // marks this broker's own announcements
 
 	mu       sync.Mutex
 	last     int64     // the highest id a take returned
@@ -54,11 +53,11 @@ type scanner struct {
 }
 
 // from returns the id after which the next take starts: 0 for the queue's
-// start.
-func (s *scanner) from(now time.Time) int64 {
+// start, at least every poll.
+func (s *scanner) from(now time.Time, poll time.Duration) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.behind || s.last == 0 || now.Sub(s.whole) >= s.pollWait {
+	if s.behind || s.last == 0 || now.Sub(s.whole) >= poll {
 		// Cleared before the take, not after: a notification that
 		// arrives while it runs may be of rows its snapshot missed.
 		s.behind = false

@@ -17,7 +17,7 @@ import (
 func TestScanFindsLateCommits(t *testing.T) {
 	d, _ := openFresh(t, "st-scan-")
 	ctx := t.Context()
-	d.pollWait, d.scan.pollWait = 5*time.Second, 5*time.Second // the longest there is
+	d.pollWait = 5 * time.Second // the longest there is
 	ack := func(envs []kernel.Envelope) {
 		hs := make([]any, len(envs))
 		for i := range envs {
@@ -98,7 +98,7 @@ func TestScanFindsLateCommits(t *testing.T) {
 func TestScanFindsDelayedNack(t *testing.T) {
 	d, _ := openFresh(t, "st-scan-")
 	ctx := t.Context()
-	d.pollWait, d.scan.pollWait = 5*time.Second, 5*time.Second
+	d.pollWait = 5 * time.Second
 	if errs := d.Send(ctx, []kernel.Envelope{{Category: "c", ID: "m", Payload: []byte(`"x"`)}}); errs != nil {
 		t.Fatal(errs[0])
 	}
@@ -134,8 +134,8 @@ func TestScanFindsDelayedNack(t *testing.T) {
 func TestScannerStartsOver(t *testing.T) {
 	now := time.Now()
 	fresh := func() *scanner {
-		s := &scanner{pollWait: time.Second, token: "me"}
-		if s.from(now) != 0 {
+		s := &scanner{token: "me"}
+		if s.from(now, time.Second) != 0 {
 			t.Fatal("the first take does not start from the queue's start")
 		}
 		s.took(0, 100)
@@ -155,19 +155,19 @@ func TestScannerStartsOver(t *testing.T) {
 		{"own sends overlapping, the first ends first", func(s *scanner) {
 			a, b := s.sendBegin(), s.sendBegin()
 			s.sendEnd(a)
-			s.from(now) // the take between the two ends...
+			s.from(now, time.Second) // the take between the two ends...
 			s.sendEnd(b)
 		}, true},
 		{"own sends overlapping, the second ends first", func(s *scanner) {
 			a, b := s.sendBegin(), s.sendBegin()
 			s.sendEnd(b)
-			s.from(now)
+			s.from(now, time.Second)
 			s.sendEnd(a)
 		}, true},
 		{"another's announcement during an own send", func(s *scanner) {
 			m := s.sendBegin()
 			s.notified("you")
-			s.from(now) // ...does not make the next one start past the send's rows
+			s.from(now, time.Second) // ...does not make the next one start past the send's rows
 			s.sendEnd(m)
 		}, true},
 		{"a nack", func(s *scanner) { s.fallBehind() }, true},
@@ -175,7 +175,7 @@ func TestScannerStartsOver(t *testing.T) {
 	} {
 		s := fresh()
 		c.do(s)
-		if got := s.from(now) == 0; got != c.whole {
+		if got := s.from(now, time.Second) == 0; got != c.whole {
 			t.Errorf("%s: next take from the start %v, want %v", c.name, got, c.whole)
 		}
 	}
