@@ -3,6 +3,7 @@ package contender
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,9 +25,16 @@ const pgBatch = 1000
 const pgPoll = 5 * time.Millisecond
 
 func init() {
+	setup := func() (func(), error) { return requireTCP("PostgreSQL", "127.0.0.1:5432") }
 	register(func(int) Broker {
 		return Broker{Name: "postgres", Order: 50, Raw: PostgresRaw, Swarm: PostgresSwarm, Watermill: PostgresWatermill,
-			Setup: func() (func(), error) { return requireTCP("PostgreSQL", "127.0.0.1:5432") }}
+			Setup: setup}
+	})
+	// The same raw client writing and reading the row swarm writes: what
+	// a message carries, told apart from what the library costs.
+	register(func(int) Broker {
+		return Broker{Name: "postgres, raw with swarm's row", Order: 51, Raw: PostgresRawEnvelope, Swarm: PostgresSwarm,
+			Setup: setup}
 	})
 }
 
@@ -54,25 +62,81 @@ func pgDrop(tables ...string) {
 // time with SELECT ... ORDER BY id FOR UPDATE SKIP LOCKED, deleting them
 // in the same transaction once handled (so a crash redelivers them).
 func PostgresRaw(queue string) (workload.Contender, error) {
+	t := pgTable("bench_raw_", queue)
+	ident := pgx.Identifier{t}.Sanitize()
+	return openPgRaw(t, `CREATE TABLE `+ident+` (id bigserial PRIMARY KEY, payload bytea NOT NULL)`, pgShape{
+		columns: []string{"payload"},
+		row:     func(_ int, payload []byte) []any { return []any{payload} },
+		take:    `SELECT id, payload FROM ` + ident + ` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+		del:     `DELETE FROM ` + ident + ` WHERE id = ANY($1)`,
+		dests:   func(r *pgRow) []any { return []any{&r.id, &r.payload} },
+	})
+}
+
+// PostgresRawEnvelope is PostgresRaw on swarm's table (postgres.Schema):
+// each row carries what swarm's does (queue, category, message id, no
+// attributes, the payload; the attempt and the two timestamps by default),
+// the take reads what swarm's take reads, and both find their rows by
+// (queue, id), the table's key.
+func PostgresRawEnvelope(queue string) (workload.Contender, error) {
+	t := pgTable("bench_rawenv_", queue)
+	ident := pgx.Identifier{t}.Sanitize()
+	ddl, err := postgres.Schema(t)
+	if err != nil {
+		return nil, err
+	}
+	const idPrefix = "0123456789abcdef-" // as long as the kernel's
+	return openPgRaw(t, ddl, pgShape{
+		columns: []string{"queue", "category", "msg_id", "attrs", "payload"},
+		row: func(i int, payload []byte) []any {
+			return []any{queue, "Payload", idPrefix + strconv.FormatInt(int64(i), 36), nil, payload}
+		},
+		take: `SELECT id, queue, category, msg_id, attrs, payload, attempt, created_at FROM ` + ident +
+			` WHERE queue = $2 ORDER BY queue, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+		del:  `DELETE FROM ` + ident + ` WHERE queue = $2 AND id = ANY($1)`,
+		args: []any{queue},
+		dests: func(r *pgRow) []any {
+			return []any{&r.id, &r.queue, &r.category, &r.msgID, &r.attrs, &r.payload, &r.attempt, &r.created}
+		},
+	})
+}
+
+// pgShape is the row a raw contender writes and how it takes rows back.
+type pgShape struct {
+	columns   []string                          // COPY's columns
+	row       func(i int, payload []byte) []any // message i's COPY row
+	take, del string                            // $1: the batch size, the ids
+	args      []any                             // $2 and on, of both
+	dests     func(*pgRow) []any                // take's columns, scanned
+}
+
+// pgRow is a row taken, every column either shape reads.
+type pgRow struct {
+	id                     int64
+	payload, attrs         []byte
+	queue, category, msgID string
+	attempt                int32
+	created                time.Time
+}
+
+// openPgRaw creates table with ddl and returns the raw contender of shape on it.
+func openPgRaw(table, ddl string, shape pgShape) (workload.Contender, error) {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, postgres.DefaultDSN)
 	if err != nil {
 		return nil, fmt.Errorf("postgres raw: %w", err)
 	}
-	t := pgTable("bench_raw_", queue)
-	ident := pgx.Identifier{t}.Sanitize()
-	if _, err := pool.Exec(ctx, `CREATE TABLE `+ident+` (id bigserial PRIMARY KEY, payload bytea NOT NULL)`); err != nil {
+	if _, err := pool.Exec(ctx, ddl); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres raw: create table %s: %w", t, err)
+		return nil, fmt.Errorf("postgres raw: create table %s: %w", table, err)
 	}
-	return &pgRaw{pool: pool, table: t, take: `SELECT id, payload FROM ` + ident + ` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-		del: `DELETE FROM ` + ident + ` WHERE id = ANY($1)`}, nil
+	return &pgRaw{pool: pool, table: table, shape: shape}, nil
 }
 
 type pgRaw struct {
-	pool      *pgxpool.Pool
-	table     string
-	take, del string
+	pool  *pgxpool.Pool
+	table string
+	shape pgShape
 }
 
 func (r *pgRaw) Publish(ctx context.Context, n int, msg func(int) workload.Payload) error {
@@ -80,9 +144,9 @@ func (r *pgRaw) Publish(ctx context.Context, n int, msg func(int) workload.Paylo
 	for sent := 0; sent < n; sent += len(rows) {
 		rows = rows[:0]
 		for i := sent; i < min(sent+pgBatch, n); i++ {
-			rows = append(rows, []any{workload.Encode(msg(i))})
+			rows = append(rows, r.shape.row(i, workload.Encode(msg(i))))
 		}
-		if _, err := r.pool.CopyFrom(ctx, pgx.Identifier{r.table}, []string{"payload"}, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := r.pool.CopyFrom(ctx, pgx.Identifier{r.table}, r.shape.columns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("postgres raw: COPY into %s: %w", r.table, err)
 		}
 	}
@@ -91,22 +155,22 @@ func (r *pgRaw) Publish(ctx context.Context, n int, msg func(int) workload.Paylo
 
 func (r *pgRaw) Consume(ctx context.Context, n int, got func(workload.Payload)) error {
 	ids := make([]int64, 0, pgBatch)
+	var row pgRow
+	dests := r.shape.dests(&row)
 	for done := 0; done < n; {
 		ids = ids[:0]
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, r.take, pgBatch)
+			rows, err := tx.Query(ctx, r.shape.take, append([]any{pgBatch}, r.shape.args...)...)
 			if err != nil {
 				return err
 			}
-			var id int64
-			var payload []byte
-			if _, err := pgx.ForEachRow(rows, []any{&id, &payload}, func() error {
-				p, err := workload.Decode(payload)
+			if _, err := pgx.ForEachRow(rows, dests, func() error {
+				p, err := workload.Decode(row.payload)
 				if err != nil {
 					return err
 				}
 				got(p)
-				ids = append(ids, id)
+				ids = append(ids, row.id)
 				return nil
 			}); err != nil {
 				return err
@@ -114,7 +178,7 @@ func (r *pgRaw) Consume(ctx context.Context, n int, got func(workload.Payload)) 
 			if len(ids) == 0 {
 				return nil
 			}
-			_, err = tx.Exec(ctx, r.del, ids)
+			_, err = tx.Exec(ctx, r.shape.del, append([]any{ids}, r.shape.args...)...)
 			return err
 		})
 		if err != nil {
