@@ -100,6 +100,12 @@ func TestRecreateOnOldFiles(t *testing.T) {
 func TestRepairSparesNewerStream(t *testing.T) {
 	js, _ := embedded(t)
 	ctx := context.Background()
+	// Another stream keeps the account's directory of streams: deleting
+	// the last stream removes it, and a create racing that removal fails
+	// with "error creating store for stream" (3 runs in 150 here).
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "other", Subjects: []string{"other"}}); err != nil {
+		t.Fatal(err)
+	}
 	cfg := jetstream.StreamConfig{Name: "shared", Subjects: []string{"shared"}, Retention: jetstream.WorkQueuePolicy}
 	old, err := js.CreateStream(ctx, cfg)
 	if err != nil {
