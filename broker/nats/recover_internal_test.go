@@ -22,6 +22,18 @@ func embedded(t *testing.T) (jetstream.JetStream, *Server) {
 	return js, s
 }
 
+// keepStreamsDir creates a stream the test leaves alone, which keeps the
+// account's directory of streams: the server removes it when the account's
+// last stream is deleted, and a create racing that removal fails with
+// "error creating store for stream" (TestRepairSparesNewerStream: 3 runs in
+// 150 without it).
+func keepStreamsDir(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "other", Subjects: []string{"other"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRepairKeepsMessages: a stream that still holds messages is never
 // deleted by a repair, whatever its store answers.
 func TestRepairKeepsMessages(t *testing.T) {
@@ -55,11 +67,7 @@ func TestRepairKeepsMessages(t *testing.T) {
 func TestRecreateOnOldFiles(t *testing.T) {
 	js, s := embedded(t)
 	ctx := context.Background()
-	// Another stream keeps the account's directory of streams, which the
-	// server removes when the last stream of the account is deleted.
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "other", Subjects: []string{"other"}}); err != nil {
-		t.Fatal(err)
-	}
+	keepStreamsDir(t, js)
 	cfg := jetstream.StreamConfig{Name: "again", Subjects: []string{"again"}, Retention: jetstream.WorkQueuePolicy}
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -100,12 +108,7 @@ func TestRecreateOnOldFiles(t *testing.T) {
 func TestRepairSparesNewerStream(t *testing.T) {
 	js, _ := embedded(t)
 	ctx := context.Background()
-	// Another stream keeps the account's directory of streams: deleting
-	// the last stream removes it, and a create racing that removal fails
-	// with "error creating store for stream" (3 runs in 150 here).
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "other", Subjects: []string{"other"}}); err != nil {
-		t.Fatal(err)
-	}
+	keepStreamsDir(t, js)
 	cfg := jetstream.StreamConfig{Name: "shared", Subjects: []string{"shared"}, Retention: jetstream.WorkQueuePolicy}
 	old, err := js.CreateStream(ctx, cfg)
 	if err != nil {
