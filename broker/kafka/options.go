@@ -171,10 +171,15 @@ func WithSetupTimeout(d time.Duration) Option {
 	return func(c *config) { c.setupTimeout = d }
 }
 
-// WithLinger sets how long the producer waits to fill a batch (default 0:
-// none). The kernel already hands each send a whole batch of what was
-// emitted and waits for it to be accepted, so a linger only adds its length
-// to every batch; a burst is batched either way.
+// WithLinger sets how long the client waits for more records of a
+// partition before it writes a produce request (default 0: none). Without
+// one, requests already carry whatever the emit channel handed over while
+// the previous request was on its way (the kernel keeps up to 16 batches in
+// flight); a linger makes them fewer and larger, and delays every message
+// by up to its length. Measured against kfake, 1,000,000 messages of 100
+// bytes took about 1,200 produce requests without a linger and 190 with
+// 10ms (franz-go's own default), at rates within the noise of each other:
+// the default keeps the latency.
 func WithLinger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }
 }
