@@ -24,5 +24,5 @@ quickstart:
 
 # Side-by-side benchmarks (raw client, swarm, Watermill) in one run; see BENCHMARKS.md.
 bench:
-	cd bench && go run ./cmd/swarmbench
+	cd bench && go run ./cmd/swarmbench -cpu
 	cd bench && go run ./cmd/swarmbench -rss 1000000

@@ -70,7 +70,37 @@ type Result struct {
 	Send, Receive float64
 	P50, P99      time.Duration
 	AllocsPerMsg  float64
-	Err           error
+	// ClientCPU is the CPU time per message of this process (the contender:
+	// its client library, the JSON, the library under test) over the run,
+	// and OtherCPU that of the rest of the host (the broker's server or
+	// emulator, on this project's machine); both 0 where they are not
+	// measured (outside Linux). On a host with few cores the two compete,
+	// so a contender's rate follows their sum.
+	ClientCPU, OtherCPU time.Duration
+	Err                 error
+}
+
+// cpuSpan is the CPU time counters at the start of a run.
+type cpuSpan struct {
+	self, host time.Duration
+	ok         bool
+}
+
+func startCPU() cpuSpan {
+	self, host, ok := cpuNow()
+	return cpuSpan{self, host, ok}
+}
+
+// perMsg sets r's CPU per message since s, for n messages.
+func (s cpuSpan) perMsg(r *Result, n int) {
+	self, host, ok := cpuNow()
+	if !s.ok || !ok || n == 0 {
+		return
+	}
+	r.ClientCPU = (self - s.self) / time.Duration(n)
+	// The host's counter ticks in hundredths of a second, this process's
+	// in microseconds: on a short run the difference can dip below zero.
+	r.OtherCPU = max(0, (host-s.host)-(self-s.self)) / time.Duration(n)
 }
 
 // Sequential publishes n messages, then consumes them; the rate is n over
@@ -85,6 +115,7 @@ func Sequential(f Factory, queue string, n, size int) Result {
 	defer cancel()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	cpu := startCPU()
 	start := time.Now()
 	if err := c.Publish(ctx, n, func(i int) Payload { return Make(i, size) }); err != nil {
 		return Result{Err: fmt.Errorf("publish: %w", err)}
@@ -94,13 +125,15 @@ func Sequential(f Factory, queue string, n, size int) Result {
 		return Result{Err: fmt.Errorf("consume: %w", err)}
 	}
 	end := time.Now()
-	runtime.ReadMemStats(&m1)
-	return Result{
-		Rate:         float64(n) / end.Sub(start).Seconds(),
-		Send:         float64(n) / published.Sub(start).Seconds(),
-		Receive:      float64(n) / end.Sub(published).Seconds(),
-		AllocsPerMsg: float64(m1.Mallocs-m0.Mallocs) / float64(n),
+	res := Result{
+		Rate:    float64(n) / end.Sub(start).Seconds(),
+		Send:    float64(n) / published.Sub(start).Seconds(),
+		Receive: float64(n) / end.Sub(published).Seconds(),
 	}
+	cpu.perMsg(&res, n)
+	runtime.ReadMemStats(&m1)
+	res.AllocsPerMsg = float64(m1.Mallocs-m0.Mallocs) / float64(n)
+	return res
 }
 
 // Concurrent publishes and consumes at once and measures the latency from
@@ -116,6 +149,7 @@ func Concurrent(f Factory, queue string, n, size int) Result {
 	lat := make([]time.Duration, 0, n)
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	cpu := startCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	var consumeErr error
@@ -133,15 +167,15 @@ func Concurrent(f Factory, queue string, n, size int) Result {
 	}
 	wg.Wait()
 	d := time.Since(start)
+	var res Result
+	cpu.perMsg(&res, n)
 	runtime.ReadMemStats(&m1)
 	if consumeErr != nil {
 		return Result{Err: fmt.Errorf("consume: %w", consumeErr)}
 	}
 	slices.Sort(lat)
-	return Result{
-		Rate:         float64(n) / d.Seconds(),
-		P50:          lat[len(lat)/2],
-		P99:          lat[len(lat)*99/100],
-		AllocsPerMsg: float64(m1.Mallocs-m0.Mallocs) / float64(n),
-	}
+	res.Rate = float64(n) / d.Seconds()
+	res.P50, res.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	res.AllocsPerMsg = float64(m1.Mallocs-m0.Mallocs) / float64(n)
+	return res
 }

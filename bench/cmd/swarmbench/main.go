@@ -35,6 +35,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	seconds := flag.Duration("seconds", 2*time.Second, "about how long each measured run lasts (its message count follows the warm-up's rate, up to -n)")
 	reps := flag.Int("count", 3, "repetitions of each measurement (interleaved); the table shows the median")
+	cpu := flag.Bool("cpu", false, "after the table, print each contender's CPU per message: its process's and the rest of the host's (Linux)")
 	which := flag.String("contenders", "raw,swarm,watermill", "run only these contenders (comma-separated), e.g. -contenders swarm with -cpuprofile")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -68,6 +69,7 @@ func main() {
 	fmt.Fprintln(tw, "broker\tworkload\traw msgs/s\tswarm msgs/s\twatermill msgs/s\tswarm/raw\tswarm/watermill\tswarm p50\tswarm p99\tswarm allocs/msg\ttargets\t")
 	seq := 0
 	var notes []string
+	var cpuRows []cpuRow
 	for _, b := range contender.Brokers(*n) {
 		if *only != "" && !strings.Contains(b.Name, *only) {
 			continue
@@ -132,6 +134,7 @@ func main() {
 				}
 			}
 			raw, sw, wm := median(raws), median(sws), median(wms)
+			cpuRows = append(cpuRows, cpuRow{b.Name, r.name, raw, sw, wm})
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t\n", b.Name, r.name,
 				rate(raw), rate(sw), rate(wm), ratio(sw, raw), ratio(sw, wm), lat(sw.P50), lat(sw.P99), sw.AllocsPerMsg,
 				targets(b, raw, sw, wm))
@@ -158,6 +161,9 @@ func main() {
 	tw.Flush()
 	for _, note := range notes {
 		fmt.Println(note)
+	}
+	if *cpu {
+		printCPU(os.Stdout, cpuRows)
 	}
 }
 
