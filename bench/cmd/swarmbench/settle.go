@@ -1,10 +1,9 @@
 package main
 
 import (
-	"os"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/swarm-go/swarm/bench/workload"
 )
 
 // settle waits, up to limit, until the host's CPUs have been mostly idle
@@ -20,13 +19,15 @@ func settle(limit time.Duration) (waited time.Duration, settled bool) {
 		wantIdle = 0.80 // of all CPUs, over one window
 	)
 	start := time.Now()
-	prevIdle, prevTotal, ok := cpuTimes()
+	_, prevIdle, prevTotal, ok := workload.HostCPU()
 	if !ok {
 		return 0, true
 	}
 	for time.Since(start) < limit {
 		time.Sleep(window)
-		idle, total, ok := cpuTimes()
+		// HostCPU's idle leaves iowait out: a server's disk flushes would
+		// weigh on the next commits.
+		_, idle, total, ok := workload.HostCPU()
 		if !ok {
 			return time.Since(start), true
 		}
@@ -36,28 +37,4 @@ func settle(limit time.Duration) (waited time.Duration, settled bool) {
 		prevIdle, prevTotal = idle, total
 	}
 	return time.Since(start), false
-}
-
-// cpuTimes returns the idle and total clock ticks of all CPUs from /proc/stat.
-func cpuTimes() (idle, total uint64, ok bool) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	fields := strings.Fields(line)
-	if len(fields) < 5 || fields[0] != "cpu" {
-		return 0, 0, false
-	}
-	for i, f := range fields[1:] {
-		v, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			return 0, 0, false
-		}
-		total += v
-		if i == 3 { // idle; iowait is not: a server's disk flushes would weigh on the next commits
-			idle += v
-		}
-	}
-	return idle, total, true
 }
