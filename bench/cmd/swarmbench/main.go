@@ -163,7 +163,9 @@ func main() {
 		fmt.Println(note)
 	}
 	if *cpu {
-		printCPU(os.Stdout, cpuRows)
+		if err := printCPU(os.Stdout, cpuRows); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	}
 }
 
