@@ -7,20 +7,20 @@ import (
 	"time"
 )
 
-// TestCPUCountsThisProcess spins for a while and checks that the span
+// TestCPUCountsThisProcess spins for a while and checks that the meter
 // charges it to this process, within what the wall clock allows.
 func TestCPUCountsThisProcess(t *testing.T) {
 	if _, _, ok := cpuNow(); !ok {
 		t.Skip("CPU time is not measured on " + runtime.GOOS)
 	}
-	s := startCPU()
+	m := startMeter()
 	start := time.Now()
 	for x := 0; time.Since(start) < 300*time.Millisecond; x++ {
 		_ = x * x
 	}
 	wall := time.Since(start)
 	var r Result
-	s.perMsg(&r, 1)
+	m.stop(&r, 1)
 	if r.ClientCPU < 50*time.Millisecond || r.ClientCPU > wall*time.Duration(runtime.NumCPU())+50*time.Millisecond {
 		t.Fatalf("ClientCPU %v after spinning %v on %d CPUs", r.ClientCPU, wall, runtime.NumCPU())
 	}

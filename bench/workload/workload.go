@@ -80,27 +80,39 @@ type Result struct {
 	Err                 error
 }
 
-// cpuSpan is the CPU time counters at the start of a run.
-type cpuSpan struct {
+// meter holds the process's and the host's counters at the start of a run:
+// allocations and CPU time.
+type meter struct {
+	mallocs    uint64
 	self, host time.Duration
-	ok         bool
+	cpuOK      bool
 }
 
-func startCPU() cpuSpan {
-	self, host, ok := cpuNow()
-	return cpuSpan{self, host, ok}
+func startMeter() meter {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m := meter{mallocs: ms.Mallocs}
+	m.self, m.host, m.cpuOK = cpuNow()
+	return m
 }
 
-// perMsg sets r's CPU per message since s, for n messages.
-func (s cpuSpan) perMsg(r *Result, n int) {
-	self, host, ok := cpuNow()
-	if !s.ok || !ok || n == 0 {
+// stop sets r's allocations and CPU time per message since m, for n
+// messages.
+func (m meter) stop(r *Result, n int) {
+	if n == 0 {
 		return
 	}
-	r.ClientCPU = (self - s.self) / time.Duration(n)
-	// The host's counter ticks in hundredths of a second, this process's
-	// in microseconds: on a short run the difference can dip below zero.
-	r.OtherCPU = max(0, (host-s.host)-(self-s.self)) / time.Duration(n)
+	self, host, ok := cpuNow()
+	if m.cpuOK && ok {
+		r.ClientCPU = (self - m.self) / time.Duration(n)
+		// The host's counter ticks in hundredths of a second, this
+		// process's in microseconds: on a short run the difference can dip
+		// below zero.
+		r.OtherCPU = max(0, (host-m.host)-(self-m.self)) / time.Duration(n)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	r.AllocsPerMsg = float64(ms.Mallocs-m.mallocs) / float64(n)
 }
 
 // Sequential publishes n messages, then consumes them; the rate is n over
@@ -113,9 +125,7 @@ func Sequential(f Factory, queue string, n, size int) Result {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	cpu := startCPU()
+	m := startMeter()
 	start := time.Now()
 	if err := c.Publish(ctx, n, func(i int) Payload { return Make(i, size) }); err != nil {
 		return Result{Err: fmt.Errorf("publish: %w", err)}
@@ -130,9 +140,7 @@ func Sequential(f Factory, queue string, n, size int) Result {
 		Send:    float64(n) / published.Sub(start).Seconds(),
 		Receive: float64(n) / end.Sub(published).Seconds(),
 	}
-	cpu.perMsg(&res, n)
-	runtime.ReadMemStats(&m1)
-	res.AllocsPerMsg = float64(m1.Mallocs-m0.Mallocs) / float64(n)
+	m.stop(&res, n)
 	return res
 }
 
@@ -147,9 +155,7 @@ func Concurrent(f Factory, queue string, n, size int) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lat := make([]time.Duration, 0, n)
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	cpu := startCPU()
+	m := startMeter()
 	start := time.Now()
 	var wg sync.WaitGroup
 	var consumeErr error
@@ -168,14 +174,12 @@ func Concurrent(f Factory, queue string, n, size int) Result {
 	wg.Wait()
 	d := time.Since(start)
 	var res Result
-	cpu.perMsg(&res, n)
-	runtime.ReadMemStats(&m1)
+	m.stop(&res, n)
 	if consumeErr != nil {
 		return Result{Err: fmt.Errorf("consume: %w", consumeErr)}
 	}
 	slices.Sort(lat)
 	res.Rate = float64(n) / d.Seconds()
 	res.P50, res.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	res.AllocsPerMsg = float64(m1.Mallocs-m0.Mallocs) / float64(n)
 	return res
 }
