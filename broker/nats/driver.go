@@ -49,7 +49,9 @@ type driver struct {
 	inFlight   int // the kernel's bound on deliveries in flight (AckCapacity)
 	maxPayload int
 	lease      time.Duration
-	idKey      string // the header of a message's id: HeaderID, or Nats-Msg-Id (WithDeduplication)
+	dedup      bool // WithDeduplication: the id travels as Nats-Msg-Id
+	wire       wire // how messages carry their envelope; set by the first setup
+	wireSet    bool // written once, by the setup in New
 
 	k atomic.Pointer[kernel.Kernel] // set once New has built it; reports connection events
 
@@ -105,8 +107,13 @@ func (d *driver) SendAsync(ctx context.Context, batch []kernel.Envelope) func() 
 		return func() []error { return errs }
 	}
 	msgs := make([]natsgo.Msg, len(batch))
+	subject, category := d.subject, ""
 	for i := range batch {
-		setMessage(&msgs[i], d.subject, d.idKey, &batch[i])
+		// A batch is mostly of one category: one subject for a run of them.
+		if c := batch[i].Category; d.wire.catPrefix != "" && (i == 0 || c != category) {
+			subject, category = categorySubject(d.subject, c), c
+		}
+		d.wire.setMessage(&msgs[i], subject, &batch[i])
 	}
 	gen := d.gen.Load()
 	wait := d.pub.publish(msgs)
@@ -162,7 +169,7 @@ func (d *driver) receive(ctx context.Context, max int) ([]kernel.Envelope, error
 	msgs, err := d.collect(ctx, b, 1)
 	envs = make([]kernel.Envelope, len(msgs))
 	for i, m := range msgs {
-		envs[i] = envelope(m)
+		envs[i] = d.wire.envelope(m)
 	}
 	return envs, err
 }

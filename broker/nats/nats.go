@@ -1,16 +1,21 @@
 // Package nats is the swarm broker on NATS JetStream.
 //
 // Each queue is a JetStream stream (file storage, work-queue retention by
-// default) capturing the subject named like the queue, read through one
-// durable pull consumer ("swarm" unless WithConsumer names another) that
-// every broker of the queue shares as competing consumers. Emits are
-// published asynchronously as a batch and confirmed by the stream's
-// acknowledgements; the message id travels in the Swarm-Id header (as
-// Nats-Msg-Id with WithDeduplication, so that the stream stores a retried
-// publish once). A delivery's attempt is the server's delivery count;
+// default) capturing the subject named like the queue and its category
+// subjects <queue>.category.<category> (the category escaped into one
+// token), read through one durable pull consumer ("swarm" unless
+// WithConsumer names another) that every broker of the queue shares as
+// competing consumers. A message goes to its category's subject with no
+// header unless it has attributes; its id is its stream sequence
+// (stream:sequence), or the emitted id sent as Nats-Msg-Id with
+// WithDeduplication, so that the stream stores a retried publish once. On
+// an existing stream of other subjects, category and id travel in the
+// Swarm-Category and Swarm-Id headers instead. Emits are published
+// asynchronously as a batch and confirmed by the stream's
+// acknowledgements. A delivery's attempt is the server's delivery count;
 // failed deliveries are naked with the kernel's redelivery delay, slow ones
 // are kept with in-progress acks, and dead letters go to the stream of the
-// queue "<queue>.dlq".
+// queue "<queue>.dlq", with category and id in headers.
 //
 // WithEmbeddedServer (or RunServer and WithServer) runs the NATS server
 // inside the process: a durable queue with no infrastructure.
@@ -117,10 +122,7 @@ func open(queue string, c *config, cfg kernel.Config) (*driver, error) {
 	if d.pub, err = newPublisher(nc, c.pubTimeout); err != nil {
 		return fail(fmt.Errorf("nats: publisher on %s: %w", where, err))
 	}
-	d.idKey = HeaderID
-	if c.dedup {
-		d.idKey = jetstream.MsgIDHeader
-	}
+	d.dedup = c.dedup
 	d.stream = streamConfig(c, c.stream, queue)
 	d.dlqStream = streamConfig(c, streamName(c.deadLetter), c.deadLetter)
 	d.consumer = jetstream.ConsumerConfig{
@@ -135,7 +137,7 @@ func open(queue string, c *config, cfg kernel.Config) (*driver, error) {
 		// The kernel bounds deliveries in flight per broker; a server-side
 		// bound shared by all of them would starve some.
 		MaxAckPending: -1,
-		FilterSubject: queue,
+		// FilterSubject: set by setup, which knows the stream's subjects.
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*c.apiTimeout)
 	defer cancel()

@@ -218,7 +218,10 @@ func WithServer(s *Server) Option {
 
 // WithStream names the JetStream stream of the queue (default: the queue
 // name with characters a stream name cannot hold replaced by '_'). An
-// existing stream is used as it is, provided it captures the queue's subject.
+// existing stream is used as it is, provided it captures the queue's
+// subject; unless its subjects are exactly the two this broker creates
+// (the queue's and its category subjects, see the package doc), messages
+// carry their category and id in headers on the queue's subject.
 func WithStream(name string) Option {
 	return func(c *config) {
 		if name == "" || strings.ContainsAny(name, streamNameBad) {
@@ -301,17 +304,19 @@ func WithPublishTimeout(d time.Duration) Option {
 	return func(c *config) { c.pubTimeout = positive(c, "WithPublishTimeout", d) }
 }
 
-// WithDeduplication sends each message's id as Nats-Msg-Id instead of
-// Swarm-Id, so that the stream stores a publish the kernel retried (its
-// acknowledgement lost or late) once, if the retry comes within the
-// stream's duplicate window (2 minutes unless the stream says otherwise).
+// WithDeduplication sends each message's id as Nats-Msg-Id, so that the
+// stream stores a publish the kernel retried (its acknowledgement lost or
+// late) once, if the retry comes within the stream's duplicate window (2
+// minutes unless the stream says otherwise); deliveries then carry that id.
 //
-// Without it a retried publish the server had stored is stored again, and
-// delivered twice with the same id: at least once, as every delivery is.
-// It is off by default because the server's de-duplication is a fifth of
-// its work on small messages: a 100-byte publish cost nats-server 2.9
-// 12.4-15.5us of CPU with the id in Nats-Msg-Id against 10.0-12.9us with it
-// in another header (three interleaved runs of 300,000).
+// Without it a message's id is its stream sequence (stream:sequence), and a
+// retried publish the server had stored is stored again, under a sequence
+// of its own: delivered twice, at least once, as every delivery is. It is
+// off by default because the header and the server's de-duplication cost a
+// third of its work on small messages: a 100-byte publish cost nats-server
+// 2.9 12.4-15.5us of CPU with the id in Nats-Msg-Id against 10.0-12.9us
+// with it in another header (three interleaved runs of 300,000), and any
+// header at all costs client and server about a fifth more (BENCHMARKS.md).
 func WithDeduplication() Option {
 	return func(c *config) { c.dedup = true }
 }

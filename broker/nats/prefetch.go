@@ -107,7 +107,7 @@ func (d *driver) take(max int) []kernel.Envelope {
 		if stale {
 			_ = m.InProgress()
 		}
-		envs[i] = envelope(m)
+		envs[i] = d.wire.envelope(m)
 	}
 	clear(p.left[:n])
 	p.left = p.left[n:]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -175,15 +176,27 @@ func cmp(first, err error) error {
 	return err
 }
 
+// deadLetterMsg is the dead letter of m: its headers (less the
+// Nats-Expected ones) and payload, with the category and id as headers,
+// since the dead-letter queue's subject is not m's, and the id also as
+// Nats-Msg-Id.
 func (d *driver) deadLetterMsg(m jetstream.Msg) *natsgo.Msg {
-	h := make(natsgo.Header, len(m.Headers())+1)
+	h := make(natsgo.Header, len(m.Headers())+4)
 	for k, v := range m.Headers() {
 		if strings.HasPrefix(k, "Nats-Expected") {
 			continue
 		}
 		h[k] = v
 	}
-	if id := h.Get(HeaderID); id != "" && h.Get(jetstream.MsgIDHeader) == "" {
+	env := d.wire.envelope(m)
+	if h.Get(HeaderCategory) == "" && env.Category != "" {
+		h.Set(HeaderCategory, url.QueryEscape(env.Category))
+	}
+	id := url.QueryEscape(env.ID)
+	if h.Get(HeaderID) == "" && id != "" {
+		h.Set(HeaderID, id)
+	}
+	if h.Get(jetstream.MsgIDHeader) == "" && id != "" {
 		h.Set(jetstream.MsgIDHeader, id)
 	}
 	if meta, err := m.Metadata(); err == nil {
@@ -201,7 +214,7 @@ func (d *driver) ensureDLQ(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.apiTimeout)
 	defer cancel()
-	if _, err := ensureStream(ctx, d.js, d.dlqStream, d.dlqSubject); err != nil {
+	if _, _, err := ensureStream(ctx, d.js, d.dlqStream, d.dlqSubject); err != nil {
 		return err
 	}
 	d.dlqReady = true
