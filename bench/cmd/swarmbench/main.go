@@ -171,7 +171,7 @@ func main() {
 
 // Targets of the benchmark (BENCHMARKS.md): swarm at 0.80x raw or more, and
 // ahead of Watermill (or as far ahead as the broker's WatermillTarget: 3x
-// on the in-process broker).
+// for the in-process broker as an event bus, memory.WithoutEncoding).
 const (
 	rawTarget       = 0.80
 	watermillTarget = 1.0
