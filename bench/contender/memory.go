@@ -25,7 +25,7 @@ func init() {
 	// Watermill); and as the event bus GoChannel is, which skips the codec
 	// and is held to 3x GoChannel. By default both sides run encoding/json
 	// on every message, which bounds the ratio below 3x for any library:
-	// the bare channel itself, carrying the same JSON, runs at 1.5-1.7x of
+	// the bare channel itself, carrying the same JSON, runs at 1.4-1.6x of
 	// GoChannel on the 1 KiB rows (BENCHMARKS.md).
 	for _, g := range []struct {
 		name   string
