@@ -316,7 +316,7 @@ func WithPublishTimeout(d time.Duration) Option {
 // third of its work on small messages: a 100-byte publish cost nats-server
 // 2.9 12.4-15.5us of CPU with the id in Nats-Msg-Id against 10.0-12.9us
 // with it in another header (three interleaved runs of 300,000), and any
-// header at all costs client and server about a fifth more (BENCHMARKS.md).
+// header at all costs client and server about a quarter more (BENCHMARKS.md).
 func WithDeduplication() Option {
 	return func(c *config) { c.dedup = true }
 }

@@ -34,8 +34,8 @@ const (
 // stream of q captures q and q.category.*. A message then needs no header
 // at all, which is what a header costs: with one 100-byte message's
 // Swarm-Category header, nats.go's JetStream client and nats-server 2.9
-// spent about a fifth more CPU per message than without (swarmbench's NATS
-// rows, BENCHMARKS.md). It also lets NATS tools and consumers filter a
+// spent about a quarter more CPU per message than without (swarmbench's
+// NATS rows, BENCHMARKS.md). It also lets NATS tools and consumers filter a
 // queue by category.
 const categoryInfix = ".category."
 
