@@ -32,11 +32,10 @@ const (
 // categoryInfix joins a queue's subject and a category's token: a message
 // of category c on queue q goes to the subject q.category.<c>, and the
 // stream of q captures q and q.category.*. A message then needs no header
-// at all, which is what a header costs: with one 100-byte message's
-// Swarm-Category header, nats.go's JetStream client and nats-server 2.9
-// spent about a quarter more CPU per message than without (swarmbench's
-// NATS rows, BENCHMARKS.md). It also lets NATS tools and consumers filter a
-// queue by category.
+// at all, and headers are dear: given one Swarm-Category header, 100-byte
+// messages cost nats.go's JetStream client and nats-server 2.9 about a
+// quarter more CPU each (swarmbench's NATS rows, BENCHMARKS.md). It also
+// lets NATS tools and consumers filter a queue by category.
 const categoryInfix = ".category."
 
 // categorySubject is the subject of category's messages on queue: queue
