@@ -178,8 +178,9 @@ func cmp(first, err error) error {
 
 // deadLetterMsg is the dead letter of m: its headers (less the
 // Nats-Expected ones) and payload, with the category and id as headers,
-// since the dead-letter queue's subject is not m's, and the id also as
-// Nats-Msg-Id.
+// since the dead-letter queue's subject is not m's: the category from the
+// subject where it travels there, the id stream:sequence where m carries
+// none; the id also as Nats-Msg-Id.
 func (d *driver) deadLetterMsg(m jetstream.Msg) *natsgo.Msg {
 	h := make(natsgo.Header, len(m.Headers())+4)
 	for k, v := range m.Headers() {
@@ -188,19 +189,30 @@ func (d *driver) deadLetterMsg(m jetstream.Msg) *natsgo.Msg {
 		}
 		h[k] = v
 	}
-	env := d.wire.envelope(m)
-	if h.Get(HeaderCategory) == "" && env.Category != "" {
-		h.Set(HeaderCategory, url.QueryEscape(env.Category))
+	if h.Get(HeaderCategory) == "" {
+		if c, ok := categoryOfSubject(m.Subject(), d.wire.catPrefix); ok {
+			h.Set(HeaderCategory, url.QueryEscape(c))
+		}
 	}
-	id := url.QueryEscape(env.ID)
-	if h.Get(HeaderID) == "" && id != "" {
-		h.Set(HeaderID, id)
-	}
-	if h.Get(jetstream.MsgIDHeader) == "" && id != "" {
-		h.Set(jetstream.MsgIDHeader, id)
-	}
+	var from string // stream:sequence
 	if meta, err := m.Metadata(); err == nil {
-		h.Set(HeaderDeadLetterFrom, meta.Stream+":"+strconv.FormatUint(meta.Sequence.Stream, 10))
+		from = meta.Stream + ":" + strconv.FormatUint(meta.Sequence.Stream, 10)
+		h.Set(HeaderDeadLetterFrom, from)
+	}
+	id := h.Get(HeaderID)
+	if id == "" {
+		id = h.Get(jetstream.MsgIDHeader)
+	}
+	if id == "" && from != "" {
+		id = url.QueryEscape(from)
+	}
+	if id != "" {
+		if h.Get(HeaderID) == "" {
+			h.Set(HeaderID, id)
+		}
+		if h.Get(jetstream.MsgIDHeader) == "" {
+			h.Set(jetstream.MsgIDHeader, id)
+		}
 	}
 	return &natsgo.Msg{Subject: d.dlqSubject, Header: h, Data: m.Data()}
 }

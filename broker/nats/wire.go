@@ -105,21 +105,19 @@ type wire struct {
 // setMessage fills m with the message of env, to be published on subject
 // (categorySubject's when the category travels in the subject).
 func (w wire) setMessage(m *natsgo.Msg, subject string, env *kernel.Envelope) {
+	catHeader, idHeader := w.catPrefix == "", w.idKey != "" && env.ID != ""
 	var h natsgo.Header
-	n := len(env.Attrs)
-	if w.catPrefix == "" {
-		n++
-	}
-	if w.idKey != "" && env.ID != "" {
-		n++
-	}
-	if n > 0 {
-		h = make(natsgo.Header, n)
-		if w.catPrefix == "" {
-			h[HeaderCategory] = []string{url.QueryEscape(env.Category)}
+	if catHeader || idHeader || len(env.Attrs) > 0 {
+		h = make(natsgo.Header, 2+len(env.Attrs))
+		// One array holds both values: an allocation less per message.
+		var vs [2]string
+		if catHeader {
+			vs[0] = url.QueryEscape(env.Category)
+			h[HeaderCategory] = vs[0:1:1]
 		}
-		if w.idKey != "" && env.ID != "" {
-			h[w.idKey] = []string{url.QueryEscape(env.ID)}
+		if idHeader {
+			vs[1] = url.QueryEscape(env.ID)
+			h[w.idKey] = vs[1:2:2]
 		}
 		for k, v := range env.Attrs {
 			h[HeaderAttrPrefix+url.QueryEscape(k)] = []string{url.QueryEscape(v)}
